@@ -1,0 +1,25 @@
+//! Switchyard's canonical model: one request, response, stream-event, usage and error model
+//! that every provider crate translates to and from, plus the [`Provider`] trait they
+//! implement.
+//!
+//! Invariant: this crate does no I/O. It knows no sockets, clocks or HTTP clients; it only
+//! describes data, so it can be shared by the gateway, the mock providers and any user who
+//! brings their own HTTP stack.
+
+pub mod error;
+pub mod provider;
+pub mod request;
+pub mod response;
+pub mod safety;
+pub mod stream;
+
+pub use error::{retry_after, ErrorClass, ErrorPolicy, TranslateError, UpstreamError};
+pub use provider::{Capabilities, Provider, StreamParser, Target, UpstreamRequest};
+pub use request::{
+    ChatRequest, Content, ContentPart, ImageDetail, Message, ReasoningEffort, ResponseFormat, Role,
+    Tool, ToolCall, ToolChoice,
+};
+pub use response::{AssistantMessage, ChatResponse, Choice, FinishReason, Usage};
+pub use safety::{HarmCategory, SafetyPolicy, SafetySetting, SafetyThreshold, UnsupportedPolicy};
+pub use stream::StreamEvent;
+pub use switchyard_sse::SseFrame;

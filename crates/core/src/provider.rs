@@ -1,0 +1,97 @@
+//! The interface every provider crate implements. Pure translation: no sockets, no clocks, no
+//! logging, so adapters are fast, testable from fixtures and usable with any HTTP client.
+
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode};
+
+use crate::error::{TranslateError, UpstreamError};
+use crate::request::ChatRequest;
+use crate::response::ChatResponse;
+use crate::safety::UnsupportedPolicy;
+use crate::stream::StreamEvent;
+use switchyard_sse::SseFrame;
+
+/// Where and how one attempt goes: the parts of a route target a request builder needs.
+#[derive(Clone, Copy)]
+pub struct Target<'a> {
+    /// e.g. `https://api.openai.com/v1`; no trailing slash needed.
+    pub base_url: &'a str,
+    /// The model name the upstream knows.
+    pub model: &'a str,
+    /// Secret. Builders put it in a header marked sensitive and nowhere else.
+    pub api_key: Option<&'a str>,
+    /// What to do with a field this provider cannot express.
+    pub on_unsupported: UnsupportedPolicy,
+}
+
+impl std::fmt::Debug for Target<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target")
+            .field("base_url", &self.base_url)
+            .field("model", &self.model)
+            .field("api_key", &self.api_key.map(|_| "<redacted>"))
+            .field("on_unsupported", &self.on_unsupported)
+            .finish()
+    }
+}
+
+/// A ready-to-send upstream request.
+#[derive(Debug)]
+pub struct UpstreamRequest {
+    pub request: http::Request<Bytes>,
+    /// What the builder dropped because the route said to (never silent: the gateway returns
+    /// these to the client).
+    pub warnings: Vec<String>,
+}
+
+/// What a provider can do beyond the common core.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Capabilities {
+    /// Accepts a final assistant message as a prefix to continue from.
+    pub assistant_prefill: bool,
+}
+
+/// One provider's wire format, both ways.
+pub trait Provider: Send + Sync + 'static {
+    /// Stable lower-case name (`openai`, `anthropic`, ...), used in config and logs.
+    fn name(&self) -> &'static str;
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::default()
+    }
+
+    /// Canonical request → native HTTP request for `target`.
+    fn build_request(
+        &self,
+        request: &ChatRequest,
+        target: &Target<'_>,
+    ) -> Result<UpstreamRequest, TranslateError>;
+
+    /// A successful (2xx) native response body → canonical response. A body that is 2xx but
+    /// says the request failed (e.g. Gemini's blocked prompt) is an error here.
+    fn parse_response(&self, body: &[u8]) -> Result<ChatResponse, UpstreamError>;
+
+    /// A fresh parser for one streamed response.
+    fn stream_parser(&self) -> Box<dyn StreamParser>;
+
+    /// A non-2xx answer → classified error. Reads the body too: a 429 can be a permanent
+    /// quota error, a 400 can be a context-length error.
+    fn classify_error(&self, status: StatusCode, headers: &HeaderMap, body: &[u8])
+        -> UpstreamError;
+}
+
+/// Turns one upstream SSE stream into canonical events. Holds state across frames (tool-call
+/// indices, accumulated usage); one instance per stream.
+pub trait StreamParser: Send {
+    /// Handles one frame, appending any events to `out`. An in-stream error event or a
+    /// malformed frame is an `Err`; the stream should be treated as failed.
+    fn feed(&mut self, frame: &SseFrame, out: &mut Vec<StreamEvent>) -> Result<(), UpstreamError>;
+
+    /// The byte stream ended. Appends any final events; an `Err` when the stream ended before
+    /// its terminal event (`[DONE]`, `message_stop`, a finish reason), so a cut stream is never
+    /// mistaken for a complete one.
+    fn finish(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), UpstreamError>;
+
+    /// True once the terminal event was seen; frames after it are ignored.
+    fn is_done(&self) -> bool;
+}
