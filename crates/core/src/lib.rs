@@ -14,7 +14,10 @@ pub mod safety;
 pub mod stream;
 
 pub use error::{retry_after, ErrorClass, ErrorPolicy, TranslateError, UpstreamError};
-pub use provider::{Capabilities, Provider, StreamParser, Target, UpstreamRequest};
+pub use provider::{
+    Capabilities, Provider, ServerSide, StreamEncoder, StreamMeta, StreamParser, Target,
+    UpstreamRequest,
+};
 pub use request::{
     ChatRequest, Content, ContentPart, ImageDetail, Message, ReasoningEffort, ResponseFormat, Role,
     Tool, ToolCall, ToolChoice,

@@ -95,3 +95,46 @@ pub trait StreamParser: Send {
     /// True once the terminal event was seen; frames after it are ignored.
     fn is_done(&self) -> bool;
 }
+
+/// Identity of a stream being encoded for a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamMeta {
+    pub id: String,
+    /// The model that answers (what the client is told).
+    pub model: String,
+    /// Unix seconds.
+    pub created: u64,
+}
+
+/// Canonical events → one provider's native stream bytes. One instance per stream; holds
+/// state (whether the role was sent, tool-call indices, content-block numbering).
+pub trait StreamEncoder: Send {
+    /// Appends the native frames for `event` to `out` (possibly none).
+    fn encode(&mut self, event: &StreamEvent, out: &mut Vec<u8>);
+    /// Appends the terminal frames (`[DONE]`, `message_stop`, ...).
+    fn finish(&mut self, out: &mut Vec<u8>);
+    /// Appends an in-stream error frame that this provider's official SDKs raise as an error.
+    /// Callers then end the stream without `finish`.
+    fn error(&mut self, error: &UpstreamError, out: &mut Vec<u8>);
+}
+
+/// The server side of a provider's wire format: native request in, native response out. The
+/// mock providers are built on this, and the gateway's OpenAI front door is OpenAI's.
+pub trait ServerSide: Send + Sync + 'static {
+    /// Native request body → canonical. `path_model` is the model named in the URL, for
+    /// providers that put it there (Gemini). Errors are `InvalidRequest` with a clear message.
+    fn parse_request(
+        &self,
+        path_model: Option<&str>,
+        body: &[u8],
+    ) -> Result<ChatRequest, UpstreamError>;
+
+    /// Canonical response → native JSON body.
+    fn encode_response(&self, response: &ChatResponse) -> Vec<u8>;
+
+    /// A stream encoder for one response to `request`.
+    fn stream_encoder(&self, request: &ChatRequest, meta: StreamMeta) -> Box<dyn StreamEncoder>;
+
+    /// An error → (HTTP status, native error body), e.g. 529 + `overloaded_error` for Anthropic.
+    fn encode_error(&self, error: &UpstreamError) -> (u16, Vec<u8>);
+}
