@@ -349,6 +349,9 @@ fn sse_response(steps: Vec<Step>, delay: Duration) -> Response<Body> {
                     }
                 }
                 Step::Cut => {
+                    // hyper drops unflushed writes when a body fails; give what was sent
+                    // time to reach the client so the cut lands mid-answer, as intended.
+                    tokio::time::sleep(Duration::from_millis(20)).await;
                     let _ = tx
                         .send(Err(std::io::Error::new(
                             std::io::ErrorKind::ConnectionReset,

@@ -1,0 +1,388 @@
+//! Anthropic's named SSE events ↔ canonical stream events.
+//!
+//! Upstream order: `message_start` (id, model, input usage), then per content block
+//! `content_block_start` / `content_block_delta`* / `content_block_stop`, then `message_delta`
+//! (stop reason, cumulative usage), then `message_stop`. `ping` may come anywhere; `error` ends
+//! the stream. Only `message_stop` makes a stream complete.
+
+use std::collections::HashMap;
+
+use serde_json::{json, Map, Value};
+use switchyard_core::{
+    ChatRequest, ErrorClass, FinishReason, SseFrame, StreamEncoder, StreamEvent, StreamMeta,
+    StreamParser, UpstreamError, Usage,
+};
+use switchyard_sse::encode_frame;
+
+use crate::errors::{classify_body, error_body};
+use crate::response::{finish_reason, stop_reason, usage_from_native, usage_to_native};
+use crate::wire::{BlockDelta, ContentBlock, WireStreamEvent};
+
+#[derive(Debug, Clone, Copy)]
+enum BlockKind {
+    Text,
+    Thinking,
+    /// A `tool_use` block and its call index within this message.
+    Tool(u32),
+    /// Redacted thinking, server tools, ...: their deltas carry nothing canonical.
+    Ignored,
+}
+
+/// Parser for one Anthropic stream.
+#[derive(Debug, Default)]
+pub struct AnthropicStreamParser {
+    started: bool,
+    done: bool,
+    blocks: HashMap<u32, BlockKind>,
+    next_tool: u32,
+    /// `message_start` usage, overlaid with every non-null field of later `message_delta`s.
+    usage: Map<String, Value>,
+}
+
+impl AnthropicStreamParser {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn merge_usage(&mut self, usage: &Value) {
+        if let Value::Object(u) = usage {
+            for (k, v) in u {
+                if !v.is_null() {
+                    self.usage.insert(k.clone(), v.clone());
+                }
+            }
+        }
+    }
+}
+
+impl StreamParser for AnthropicStreamParser {
+    fn feed(&mut self, frame: &SseFrame, out: &mut Vec<StreamEvent>) -> Result<(), UpstreamError> {
+        if self.done {
+            return Ok(());
+        }
+        let event: WireStreamEvent = serde_json::from_str(&frame.data).map_err(|e| {
+            UpstreamError::malformed(format!("{} event: {e}", frame.event_type()))
+                .with_raw_body(frame.data.as_bytes())
+        })?;
+        match event {
+            WireStreamEvent::MessageStart { message } => {
+                self.started = true;
+                self.merge_usage(&message.usage);
+                out.push(StreamEvent::Start {
+                    id: message.id,
+                    model: message.model,
+                    created: 0,
+                });
+            }
+            WireStreamEvent::ContentBlockStart {
+                index,
+                content_block,
+            } => {
+                let kind = match content_block {
+                    ContentBlock::Text { text, .. } => {
+                        if !text.is_empty() {
+                            out.push(StreamEvent::TextDelta { choice: 0, text });
+                        }
+                        BlockKind::Text
+                    }
+                    ContentBlock::Thinking { thinking, .. } => {
+                        if !thinking.is_empty() {
+                            out.push(StreamEvent::ReasoningDelta {
+                                choice: 0,
+                                text: thinking,
+                            });
+                        }
+                        BlockKind::Thinking
+                    }
+                    ContentBlock::ToolUse {
+                        id, name, input, ..
+                    } => {
+                        let tool = self.next_tool;
+                        self.next_tool += 1;
+                        out.push(StreamEvent::ToolCallStart {
+                            choice: 0,
+                            index: tool,
+                            id,
+                            name,
+                        });
+                        // Arguments normally follow as `input_json_delta`s from `{}`.
+                        if input.as_object().is_some_and(|o| !o.is_empty()) {
+                            out.push(StreamEvent::ToolCallArguments {
+                                choice: 0,
+                                index: tool,
+                                arguments: input.to_string(),
+                            });
+                        }
+                        BlockKind::Tool(tool)
+                    }
+                    ContentBlock::RedactedThinking { .. } | ContentBlock::Unknown => {
+                        BlockKind::Ignored
+                    }
+                };
+                self.blocks.insert(index, kind);
+            }
+            WireStreamEvent::ContentBlockDelta { index, delta } => {
+                let kind = self.blocks.get(&index).copied().ok_or_else(|| {
+                    UpstreamError::malformed(format!("delta for unknown content block {index}"))
+                })?;
+                match (kind, delta) {
+                    (BlockKind::Text, BlockDelta::TextDelta { text }) => {
+                        out.push(StreamEvent::TextDelta { choice: 0, text })
+                    }
+                    (BlockKind::Thinking, BlockDelta::ThinkingDelta { thinking }) => {
+                        out.push(StreamEvent::ReasoningDelta {
+                            choice: 0,
+                            text: thinking,
+                        })
+                    }
+                    (BlockKind::Tool(tool), BlockDelta::InputJsonDelta { partial_json }) => {
+                        if !partial_json.is_empty() {
+                            out.push(StreamEvent::ToolCallArguments {
+                                choice: 0,
+                                index: tool,
+                                arguments: partial_json,
+                            })
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            WireStreamEvent::ContentBlockStop { .. } => {}
+            WireStreamEvent::MessageDelta { delta, usage } => {
+                self.merge_usage(&usage);
+                if let Some(reason) = delta.stop_reason {
+                    out.push(StreamEvent::Finish {
+                        choice: 0,
+                        reason: finish_reason(&reason),
+                        native_reason: Some(reason),
+                    });
+                }
+            }
+            WireStreamEvent::MessageStop {} => {
+                self.done = true;
+                out.push(StreamEvent::Usage(usage_from_native(&Value::Object(
+                    self.usage.clone(),
+                ))));
+            }
+            WireStreamEvent::Ping {} | WireStreamEvent::Unknown => {}
+            WireStreamEvent::Error { .. } => {
+                let body: Value = serde_json::from_str(&frame.data).unwrap_or(Value::Null);
+                return Err(classify_body(&body, None, None).with_raw_body(frame.data.as_bytes()));
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, _out: &mut Vec<StreamEvent>) -> Result<(), UpstreamError> {
+        if self.done {
+            return Ok(());
+        }
+        let what = if self.started {
+            "stream ended before message_stop"
+        } else {
+            "stream ended before message_start"
+        };
+        Err(UpstreamError::new(ErrorClass::StreamInterrupted, what))
+    }
+
+    fn is_done(&self) -> bool {
+        self.done
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OpenBlock {
+    Text,
+    Thinking,
+    Tool(u32),
+}
+
+/// Encodes canonical events as Anthropic's SSE sequence for one response.
+#[derive(Debug)]
+pub struct AnthropicStreamEncoder {
+    meta: StreamMeta,
+    started: bool,
+    /// The open content block and its index.
+    open: Option<(u32, OpenBlock)>,
+    next_block: u32,
+    /// Canonical tool index → content block index.
+    tool_blocks: HashMap<u32, u32>,
+    finish: Option<(FinishReason, Option<String>)>,
+    usage: Option<Usage>,
+}
+
+impl AnthropicStreamEncoder {
+    pub fn new(_request: &ChatRequest, meta: StreamMeta) -> Self {
+        AnthropicStreamEncoder {
+            meta,
+            started: false,
+            open: None,
+            next_block: 0,
+            tool_blocks: HashMap::new(),
+            finish: None,
+            usage: None,
+        }
+    }
+
+    fn frame(name: &str, data: &Value, out: &mut Vec<u8>) {
+        encode_frame(Some(name), &data.to_string(), out);
+    }
+
+    fn ensure_started(&mut self, out: &mut Vec<u8>) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        let message = json!({
+            "id": self.meta.id,
+            "type": "message",
+            "role": "assistant",
+            "content": [],
+            "model": self.meta.model,
+            "stop_reason": null,
+            "stop_sequence": null,
+            "stop_details": null,
+            "container": null,
+            // Canonical streams report usage only at the end; the final message_delta has it.
+            "usage": usage_to_native(&Usage::default()),
+        });
+        Self::frame(
+            "message_start",
+            &json!({"type": "message_start", "message": message}),
+            out,
+        );
+        Self::frame("ping", &json!({"type": "ping"}), out);
+    }
+
+    fn close_block(&mut self, out: &mut Vec<u8>) {
+        if let Some((index, _)) = self.open.take() {
+            Self::frame(
+                "content_block_stop",
+                &json!({"type": "content_block_stop", "index": index}),
+                out,
+            );
+        }
+    }
+
+    /// Makes `kind` the open block, closing another one first (blocks never interleave).
+    fn open_block(&mut self, kind: OpenBlock, block: Value, out: &mut Vec<u8>) -> u32 {
+        if let Some((index, open)) = self.open {
+            if open == kind {
+                return index;
+            }
+        }
+        self.close_block(out);
+        let index = self.next_block;
+        self.next_block += 1;
+        self.open = Some((index, kind));
+        Self::frame(
+            "content_block_start",
+            &json!({"type": "content_block_start", "index": index, "content_block": block}),
+            out,
+        );
+        index
+    }
+
+    fn delta(index: u32, delta: Value, out: &mut Vec<u8>) {
+        Self::frame(
+            "content_block_delta",
+            &json!({"type": "content_block_delta", "index": index, "delta": delta}),
+            out,
+        );
+    }
+}
+
+impl StreamEncoder for AnthropicStreamEncoder {
+    fn encode(&mut self, event: &StreamEvent, out: &mut Vec<u8>) {
+        match event {
+            StreamEvent::Start { .. } => self.ensure_started(out),
+            StreamEvent::TextDelta { choice: 0, text }
+            | StreamEvent::RefusalDelta { choice: 0, text } => {
+                self.ensure_started(out);
+                let block = json!({"type": "text", "text": "", "citations": null});
+                let index = self.open_block(OpenBlock::Text, block, out);
+                Self::delta(index, json!({"type": "text_delta", "text": text}), out);
+            }
+            StreamEvent::ReasoningDelta { choice: 0, text } => {
+                self.ensure_started(out);
+                let block = json!({"type": "thinking", "thinking": "", "signature": ""});
+                let index = self.open_block(OpenBlock::Thinking, block, out);
+                Self::delta(
+                    index,
+                    json!({"type": "thinking_delta", "thinking": text}),
+                    out,
+                );
+            }
+            StreamEvent::ToolCallStart {
+                choice: 0,
+                index,
+                id,
+                name,
+            } => {
+                self.ensure_started(out);
+                self.close_block(out);
+                let block = json!({
+                    "type": "tool_use", "id": id, "name": name, "input": {},
+                    "caller": {"type": "direct"},
+                });
+                let block_index = self.open_block(OpenBlock::Tool(*index), block, out);
+                self.tool_blocks.insert(*index, block_index);
+            }
+            StreamEvent::ToolCallArguments {
+                choice: 0,
+                index,
+                arguments,
+            } => {
+                // Sent to the call's own block even if another block opened since: Anthropic
+                // never interleaves, but SDKs accumulate by index, so no argument is lost.
+                if let Some(&block_index) = self.tool_blocks.get(index) {
+                    Self::delta(
+                        block_index,
+                        json!({"type": "input_json_delta", "partial_json": arguments}),
+                        out,
+                    );
+                }
+            }
+            StreamEvent::Finish {
+                choice: 0,
+                reason,
+                native_reason,
+            } => self.finish = Some((*reason, native_reason.clone())),
+            StreamEvent::Usage(usage) => self.usage = Some(usage.clone()),
+            // An Anthropic message has one choice; others have no place in this stream.
+            _ => {}
+        }
+    }
+
+    fn finish(&mut self, out: &mut Vec<u8>) {
+        self.ensure_started(out);
+        self.close_block(out);
+        let stop = match &self.finish {
+            Some((reason, native)) => stop_reason(Some(*reason), native.as_deref()),
+            None if !self.tool_blocks.is_empty() => "tool_use",
+            None => "end_turn",
+        };
+        let usage = usage_to_native(&self.usage.clone().unwrap_or_default());
+        let delta_usage = json!({
+            "input_tokens": usage["input_tokens"],
+            "output_tokens": usage["output_tokens"],
+            "cache_creation_input_tokens": usage["cache_creation_input_tokens"],
+            "cache_read_input_tokens": usage["cache_read_input_tokens"],
+            "server_tool_use": usage["server_tool_use"],
+        });
+        Self::frame(
+            "message_delta",
+            &json!({
+                "type": "message_delta",
+                "delta": {"stop_reason": stop, "stop_sequence": null, "stop_details": null, "container": null},
+                "usage": delta_usage,
+            }),
+            out,
+        );
+        Self::frame("message_stop", &json!({"type": "message_stop"}), out);
+    }
+
+    fn error(&mut self, error: &UpstreamError, out: &mut Vec<u8>) {
+        Self::frame("error", &error_body(error), out);
+    }
+}

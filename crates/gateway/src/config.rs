@@ -1,0 +1,369 @@
+//! The config file: TOML, validated at start with errors that name the line and the field.
+//!
+//! Secrets come from the environment through `${VAR}` in `api_key` and `base_url`; the file
+//! itself never needs to hold a key.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use switchyard_core::UnsupportedPolicy;
+use switchyard_resilience::{BreakerConfig, StreamTimeouts};
+use toml::Spanned;
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// Defaults for every target's timeouts; a target may override any of them.
+    #[serde(default)]
+    pub timeouts: Timeouts,
+    #[serde(default)]
+    #[schemars(with = "BreakerSchema")]
+    pub breaker: BreakerConfig,
+    #[serde(default)]
+    pub retry: RetryConfig,
+    /// Model aliases the clients use, each an ordered list of targets.
+    #[schemars(with = "BTreeMap<String, ModelRoute>")]
+    pub models: BTreeMap<String, Spanned<ModelRoute>>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on, e.g. `127.0.0.1:8080`.
+    pub listen: String,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Deadline for a whole client request across all attempts, in milliseconds.
+    pub request_timeout_ms: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:8080".into(),
+            max_body_bytes: 8 << 20,
+            request_timeout_ms: 300_000,
+        }
+    }
+}
+
+/// Per-attempt timeouts, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Timeouts {
+    /// TCP (and TLS) connect.
+    pub connect_ms: u64,
+    /// From sending the request to the response headers. For a non-streamed request the
+    /// upstream often sends headers only with the whole answer, so this bounds generation too.
+    pub headers_ms: u64,
+    /// Streams: from sending the request to the first content token.
+    pub first_token_ms: u64,
+    /// Streams: longest silence between two chunks.
+    pub stall_ms: u64,
+    /// One attempt, start to end.
+    pub total_ms: u64,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect_ms: 3_000,
+            headers_ms: 60_000,
+            first_token_ms: 10_000,
+            stall_ms: 15_000,
+            total_ms: 120_000,
+        }
+    }
+}
+
+impl Timeouts {
+    pub fn stream(&self) -> StreamTimeouts {
+        StreamTimeouts {
+            first_token_ms: self.first_token_ms,
+            stall_ms: self.stall_ms,
+        }
+    }
+}
+
+/// A target's overrides of the default timeouts.
+#[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TimeoutOverrides {
+    pub connect_ms: Option<u64>,
+    pub headers_ms: Option<u64>,
+    pub first_token_ms: Option<u64>,
+    pub stall_ms: Option<u64>,
+    pub total_ms: Option<u64>,
+}
+
+impl TimeoutOverrides {
+    pub fn apply(&self, base: Timeouts) -> Timeouts {
+        Timeouts {
+            connect_ms: self.connect_ms.unwrap_or(base.connect_ms),
+            headers_ms: self.headers_ms.unwrap_or(base.headers_ms),
+            first_token_ms: self.first_token_ms.unwrap_or(base.first_token_ms),
+            stall_ms: self.stall_ms.unwrap_or(base.stall_ms),
+            total_ms: self.total_ms.unwrap_or(base.total_ms),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryConfig {
+    /// A 429 whose Retry-After is at most this is waited out on the same target; longer ones
+    /// fail over at once.
+    pub max_retry_after_ms: u64,
+    /// Retries may add at most this fraction of requests (retry budget).
+    pub budget_ratio: f64,
+    /// Retries allowed per second regardless of traffic.
+    pub budget_floor_per_sec: f64,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        RetryConfig {
+            max_retry_after_ms: 2_000,
+            budget_ratio: 0.2,
+            budget_floor_per_sec: 1.0,
+        }
+    }
+}
+
+/// Mirror of [`BreakerConfig`] for the JSON Schema (the resilience crate has no schemars).
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+struct BreakerSchema {
+    /// Consecutive failures that open a target's breaker (default 3).
+    failure_threshold: Option<u32>,
+    /// First cool-down in ms (default 60000); doubled after each failed probe.
+    cooldown_ms: Option<u64>,
+    /// Cap of the cool-down in ms (default 120000).
+    max_cooldown_ms: Option<u64>,
+    /// Relative jitter of each cool-down (default 0.1).
+    jitter: Option<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModelRoute {
+    /// Tried in order; later ones are fallbacks.
+    pub targets: Vec<TargetConfig>,
+    /// What a target does with a request field it cannot express: reject (fail over to the
+    /// next target, 400 if none can) or drop it with a warning in the response.
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub on_unsupported: UnsupportedPolicy,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TargetConfig {
+    /// Name in logs and the `x-switchyard-target` header; default `provider/model`.
+    pub name: Option<String>,
+    /// `openai`, `anthropic`, `gemini`, `mistral`, `deepseek` or `qwen`.
+    #[schemars(with = "String")]
+    pub provider: Spanned<String>,
+    /// Base URL; `${VAR}` is read from the environment. Defaults to the provider's public API.
+    #[schemars(with = "Option<String>")]
+    pub base_url: Option<Spanned<String>>,
+    /// API key, normally `${VAR}`.
+    #[schemars(with = "Option<String>")]
+    pub api_key: Option<Spanned<String>>,
+    /// The model name the upstream knows.
+    pub model: String,
+    #[serde(default)]
+    pub timeouts: TimeoutOverrides,
+    /// Price per million tokens, for cost-aware routing and reports.
+    pub price: Option<Price>,
+    /// The target continues from a final assistant message (prefill).
+    pub accepts_prefill: Option<bool>,
+    /// Context window in tokens, when known.
+    pub context_window: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Price {
+    pub input_per_mtok: f64,
+    pub output_per_mtok: f64,
+}
+
+/// A config problem, pointing at the line and field.
+#[derive(Debug, thiserror::Error)]
+#[error("{origin}: {message}")]
+pub struct ConfigError {
+    pub origin: String,
+    pub message: String,
+}
+
+/// Parses and validates a config. `origin` names the file in errors. `env` resolves `${VAR}`.
+pub fn parse(
+    text: &str,
+    origin: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError> {
+    let mut config: Config = toml::from_str(text).map_err(|e| ConfigError {
+        origin: origin.to_string(),
+        message: match e.span() {
+            Some(span) => format!("line {}: {}", line_of(text, &span), e.message()),
+            None => e.message().to_string(),
+        },
+    })?;
+    let err = |span: Range<usize>, message: String| ConfigError {
+        origin: origin.to_string(),
+        message: format!("line {}: {message}", line_of(text, &span)),
+    };
+    if config.models.is_empty() {
+        return Err(ConfigError {
+            origin: origin.into(),
+            message: "no [models.<alias>] defined: the gateway would have nothing to serve".into(),
+        });
+    }
+    for (alias, route) in config.models.iter_mut() {
+        let span = route.span();
+        let route = route.get_mut();
+        if route.targets.is_empty() {
+            return Err(err(span, format!("models.{alias}.targets is empty")));
+        }
+        for (i, target) in route.targets.iter_mut().enumerate() {
+            let field = |f: &str| format!("models.{alias}.targets[{i}].{f}");
+            let provider = target.provider.get_ref().as_str();
+            if !crate::providers::is_known(provider) {
+                return Err(err(
+                    target.provider.span(),
+                    format!(
+                        "{}: unknown provider {provider:?}; this build supports: {}",
+                        field("provider"),
+                        crate::providers::compiled().join(", ")
+                    ),
+                ));
+            }
+            for (name, slot) in [("api_key", &mut target.api_key), ("base_url", &mut target.base_url)] {
+                if let Some(value) = slot {
+                    let span = value.span();
+                    let expanded = interpolate(value.get_ref(), env)
+                        .map_err(|var| err(span.clone(), format!("{}: environment variable {var} is not set", field(name))))?;
+                    *value = Spanned::new(span, expanded);
+                }
+            }
+            if let Some(url) = &target.base_url {
+                let u = url.get_ref();
+                if !(u.starts_with("http://") || u.starts_with("https://")) {
+                    return Err(err(
+                        url.span(),
+                        format!("{}: {u:?} is not an http(s) URL", field("base_url")),
+                    ));
+                }
+            }
+            if target.model.is_empty() {
+                return Err(err(span.clone(), format!("{} is empty", field("model"))));
+            }
+        }
+    }
+    if config.server.max_body_bytes == 0 {
+        return Err(ConfigError {
+            origin: origin.into(),
+            message: "server.max_body_bytes must be positive".into(),
+        });
+    }
+    Ok(config)
+}
+
+/// Replaces each `${VAR}` with its value; `Err(VAR)` names the first unset one. `$$` is a `$`.
+fn interpolate(value: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        rest = &rest[i..];
+        if let Some(r) = rest.strip_prefix("$$") {
+            out.push('$');
+            rest = r;
+        } else if let Some(r) = rest.strip_prefix("${") {
+            let Some(end) = r.find('}') else {
+                return Err(format!("(unclosed ${{ in {value:?})"));
+            };
+            let var = &r[..end];
+            out.push_str(&env(var).ok_or_else(|| var.to_string())?);
+            rest = &r[end + 1..];
+        } else {
+            out.push('$');
+            rest = &rest[1..];
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn line_of(text: &str, span: &Range<usize>) -> usize {
+    let end = span.start.min(text.len());
+    text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(var: &str) -> Option<String> {
+        (var == "KEY").then(|| "sk-test".to_string())
+    }
+
+    const OK: &str = r#"
+[models.chat]
+targets = [
+  { provider = "openai", base_url = "http://127.0.0.1:1", api_key = "${KEY}", model = "gpt-4o-mini" },
+  { provider = "openai", base_url = "http://127.0.0.1:2", model = "backup", timeouts = { first_token_ms = 500 } },
+]
+"#;
+
+    #[test]
+    fn parses_and_interpolates() {
+        let c = parse(OK, "t.toml", &env).unwrap();
+        let t = &c.models["chat"].get_ref().targets;
+        assert_eq!(t[0].api_key.as_ref().unwrap().get_ref(), "sk-test");
+        assert_eq!(t[1].timeouts.apply(c.timeouts).first_token_ms, 500);
+        assert_eq!(t[1].timeouts.apply(c.timeouts).stall_ms, 15_000);
+    }
+
+    #[test]
+    fn a_missing_env_var_names_line_and_field() {
+        let text = OK.replace("${KEY}", "${NOPE}");
+        let e = parse(&text, "t.toml", &env).unwrap_err().to_string();
+        assert!(e.contains("line 4"), "{e}");
+        assert!(e.contains("models.chat.targets[0].api_key"), "{e}");
+        assert!(e.contains("NOPE"), "{e}");
+    }
+
+    #[test]
+    fn an_unknown_provider_names_line_and_field() {
+        let text = OK.replace("provider = \"openai\", base_url = \"http://127.0.0.1:2\"", "provider = \"opneai\", base_url = \"http://127.0.0.1:2\"");
+        let e = parse(&text, "t.toml", &env).unwrap_err().to_string();
+        assert!(e.contains("line 5") && e.contains("targets[1].provider") && e.contains("opneai"), "{e}");
+    }
+
+    #[test]
+    fn a_typo_in_a_key_names_its_line() {
+        let text = OK.replace("first_token_ms", "first_tokn_ms");
+        let e = parse(&text, "t.toml", &env).unwrap_err().to_string();
+        assert!(e.contains("line 5") && e.contains("first_tokn_ms"), "{e}");
+    }
+
+    #[test]
+    fn a_missing_field_is_reported() {
+        let text = "[models.chat]\ntargets = [ { provider = \"openai\" } ]\n";
+        let e = parse(text, "t.toml", &env).unwrap_err().to_string();
+        assert!(e.contains("line 2") && e.contains("model"), "{e}");
+    }
+
+    #[test]
+    fn interpolation_handles_dollars() {
+        assert_eq!(interpolate("a$$b${KEY}c$", &env).unwrap(), "a$bsk-testc$");
+        assert_eq!(interpolate("${X", &env).unwrap_err(), "(unclosed ${ in \"${X\")");
+    }
+}

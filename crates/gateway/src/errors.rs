@@ -1,0 +1,219 @@
+//! What the client sees when something goes wrong: always OpenAI's error JSON, with a status
+//! that matches, and never an API key.
+
+use std::time::Duration;
+
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode};
+use serde::Serialize;
+use switchyard_core::{ErrorClass, UpstreamError};
+use switchyard_openai::error_body;
+
+use crate::route::RouteTarget;
+
+/// What happened at one target during one client request.
+#[derive(Debug, Clone, Serialize)]
+pub struct AttemptRecord {
+    pub target: String,
+    pub skipped: bool,
+    pub class: Option<&'static str>,
+    pub status: Option<u16>,
+    pub message: String,
+}
+
+impl AttemptRecord {
+    pub fn skipped(target: &RouteTarget, why: &str) -> Self {
+        AttemptRecord {
+            target: target.name.clone(),
+            skipped: true,
+            class: None,
+            status: None,
+            message: why.to_string(),
+        }
+    }
+
+    pub fn success(target: &RouteTarget) -> Self {
+        AttemptRecord {
+            target: target.name.clone(),
+            skipped: false,
+            class: None,
+            status: None,
+            message: "ok".into(),
+        }
+    }
+
+    pub fn failure(target: &RouteTarget, err: &UpstreamError) -> Self {
+        AttemptRecord {
+            target: target.name.clone(),
+            skipped: false,
+            class: Some(err.class.name()),
+            status: err.status,
+            message: err.message.clone(),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match (self.skipped, self.class, self.status) {
+            (true, _, _) => format!("{}: skipped, {}", self.target, self.message),
+            (false, Some(class), Some(status)) => {
+                format!("{}: {class} (HTTP {status}): {}", self.target, self.message)
+            }
+            (false, Some(class), None) => format!("{}: {class}: {}", self.target, self.message),
+            (false, None, _) => format!("{}: {}", self.target, self.message),
+        }
+    }
+}
+
+/// Counts real attempts (not breaker skips), for the `x-switchyard-attempts` header.
+pub fn attempt_count(attempts: &[AttemptRecord]) -> usize {
+    attempts.iter().filter(|a| !a.skipped).count()
+}
+
+#[derive(Debug)]
+pub enum GatewayError {
+    /// The client's request is malformed (400).
+    BadRequest(UpstreamError),
+    PayloadTooLarge { limit: usize },
+    UnknownModel(String),
+    /// A target answered with a hard error (400, 401, content filter, ...): passed on.
+    Upstream {
+        error: UpstreamError,
+        target: String,
+        attempts: Vec<AttemptRecord>,
+    },
+    /// Every target was tried (or skipped) and none answered.
+    Exhausted { attempts: Vec<AttemptRecord> },
+    /// Every target's breaker is open: nothing was sent.
+    Unavailable {
+        attempts: Vec<AttemptRecord>,
+        retry_in: Duration,
+    },
+}
+
+impl GatewayError {
+    pub fn attempts(&self) -> &[AttemptRecord] {
+        match self {
+            GatewayError::Upstream { attempts, .. }
+            | GatewayError::Exhausted { attempts }
+            | GatewayError::Unavailable { attempts, .. } => attempts,
+            _ => &[],
+        }
+    }
+
+    /// (status, OpenAI error type, code, param, message).
+    fn parts(&self) -> (u16, &'static str, String, Option<String>, String) {
+        match self {
+            GatewayError::BadRequest(e) => (
+                400,
+                "invalid_request_error",
+                e.provider_code.clone().unwrap_or_else(|| "invalid_request".into()),
+                None,
+                e.message.clone(),
+            ),
+            GatewayError::PayloadTooLarge { limit } => (
+                413,
+                "invalid_request_error",
+                "request_too_large".into(),
+                None,
+                format!("request body is larger than the gateway's limit of {limit} bytes"),
+            ),
+            GatewayError::UnknownModel(m) => (
+                404,
+                "invalid_request_error",
+                "model_not_found".into(),
+                Some("model".into()),
+                format!("the model {m:?} does not exist on this gateway; GET /v1/models lists the configured aliases"),
+            ),
+            GatewayError::Upstream { error, target, .. } => {
+                let p = error.class.policy();
+                let status = match error.class {
+                    // Pass the upstream's own status on when it is a client error we mirror.
+                    ErrorClass::InvalidRequest | ErrorClass::NotFound => {
+                        error.status.filter(|s| (400..500).contains(s)).unwrap_or(p.client_status)
+                    }
+                    _ => p.client_status,
+                };
+                (
+                    status,
+                    p.openai_type,
+                    error
+                        .provider_code
+                        .clone()
+                        .unwrap_or_else(|| error.class.name().into()),
+                    None,
+                    format!("target {target} refused the request: {}", error.message),
+                )
+            }
+            GatewayError::Exhausted { attempts } => {
+                let last = attempts.iter().rev().find_map(|a| a.class);
+                let class = ErrorClass::ALL
+                    .iter()
+                    .copied()
+                    .find(|c| Some(c.name()) == last)
+                    .unwrap_or(ErrorClass::ServerError);
+                let p = class.policy();
+                (
+                    p.client_status,
+                    p.openai_type,
+                    "all_targets_failed".into(),
+                    None,
+                    format!(
+                        "every target failed: {}",
+                        attempts
+                            .iter()
+                            .map(AttemptRecord::describe)
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    ),
+                )
+            }
+            GatewayError::Unavailable { attempts, retry_in } => (
+                503,
+                "server_error",
+                "all_targets_unavailable".into(),
+                None,
+                format!(
+                    "every target's circuit breaker is open; retry in {} ms ({})",
+                    retry_in.as_millis(),
+                    attempts
+                        .iter()
+                        .map(AttemptRecord::describe)
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+            ),
+        }
+    }
+
+    /// The OpenAI error object as JSON bytes, for in-stream use too.
+    pub fn body(&self) -> (u16, Vec<u8>) {
+        let (status, kind, code, param, message) = self.parts();
+        (
+            status,
+            error_body(&message, kind, param.as_deref(), Some(&code)),
+        )
+    }
+}
+
+impl IntoResponse for GatewayError {
+    fn into_response(self) -> Response {
+        let (status, body) = self.body();
+        let mut resp = (
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
+            [(http::header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response();
+        let attempts = attempt_count(self.attempts());
+        if !self.attempts().is_empty() {
+            resp.headers_mut()
+                .insert("x-switchyard-attempts", HeaderValue::from(attempts));
+        }
+        if let GatewayError::Unavailable { retry_in, .. } = &self {
+            let secs = retry_in.as_secs() + u64::from(retry_in.subsec_nanos() > 0);
+            resp.headers_mut()
+                .insert(http::header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
+        resp
+    }
+}

@@ -1,0 +1,150 @@
+//! Failover across a route's targets: the one loop both the plain and the streamed paths use.
+//!
+//! Per target, in order: the breaker admits or skips it; the attempt runs; its error class
+//! decides (through [`ErrorClass::policy`], and nothing else) whether to stop, retry the same
+//! target, or move on. Retries on the same target happen only when no fallback is left (with a
+//! fallback, moving on answers sooner) and only within the retry budget.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchyard_core::{ErrorClass, UpstreamError};
+use switchyard_resilience::{Permit, RetryBudget};
+use tokio::time::Instant;
+
+use crate::errors::{AttemptRecord, GatewayError};
+use crate::route::{Route, RouteTarget};
+
+/// The attempt that succeeded, with the breaker permit whose outcome is still to be reported
+/// (a stream reports it when it ends).
+pub struct Won<T> {
+    pub value: T,
+    pub target: Arc<RouteTarget>,
+    pub permit: Permit,
+    pub attempts: Vec<AttemptRecord>,
+}
+
+pub struct Policy<'a> {
+    pub budget: &'a RetryBudget,
+    pub max_retry_after: Duration,
+    pub deadline: Instant,
+}
+
+pub async fn run<T, F, Fut>(
+    route: &Route,
+    policy: &Policy<'_>,
+    mut attempt: F,
+) -> Result<Won<T>, GatewayError>
+where
+    F: FnMut(Arc<RouteTarget>) -> Fut,
+    Fut: Future<Output = Result<T, UpstreamError>>,
+{
+    policy.budget.deposit();
+    let mut attempts: Vec<AttemptRecord> = Vec::new();
+    let mut shortest_wait: Option<Duration> = None;
+    let n = route.targets.len();
+    for (i, target) in route.targets.iter().enumerate() {
+        let is_last = i + 1 == n;
+        let mut retried = false;
+        loop {
+            if Instant::now() >= policy.deadline {
+                attempts.push(AttemptRecord::skipped(target, "request deadline passed"));
+                return Err(GatewayError::Exhausted { attempts });
+            }
+            let permit = match target.breaker.acquire() {
+                Ok(p) => p,
+                Err(rejected) => {
+                    shortest_wait = Some(
+                        shortest_wait.map_or(rejected.retry_in, |w| w.min(rejected.retry_in)),
+                    );
+                    attempts.push(AttemptRecord::skipped(
+                        target,
+                        &format!("circuit open ({})", rejected.reason),
+                    ));
+                    break;
+                }
+            };
+            match attempt(Arc::clone(target)).await {
+                Ok(value) => {
+                    attempts.push(AttemptRecord::success(target));
+                    return Ok(Won {
+                        value,
+                        target: Arc::clone(target),
+                        permit,
+                        attempts,
+                    });
+                }
+                Err(err) => {
+                    let class = err.class;
+                    let p = class.policy();
+                    tracing::warn!(
+                        route = %route.alias,
+                        target = %target.name,
+                        class = class.name(),
+                        status = err.status,
+                        "attempt failed: {}",
+                        err.message
+                    );
+                    if p.trips_breaker {
+                        permit.failure(class.name());
+                    } else if class != ErrorClass::Unsupported {
+                        // The target answered sanely; the request was the problem.
+                        permit.success();
+                    }
+                    attempts.push(AttemptRecord::failure(target, &err));
+                    if !p.fail_over {
+                        return Err(GatewayError::Upstream {
+                            error: err,
+                            target: target.name.clone(),
+                            attempts,
+                        });
+                    }
+                    if is_last && !retried {
+                        if let Some(wait) = same_target_wait(class, policy) {
+                            if Instant::now() + wait < policy.deadline && policy.budget.withdraw() {
+                                retried = true;
+                                tokio::time::sleep(wait).await;
+                                continue;
+                            }
+                        }
+                    }
+                    break;
+                }
+            }
+        }
+    }
+    if attempts.iter().all(|a| a.skipped) {
+        return Err(GatewayError::Unavailable {
+            attempts,
+            retry_in: shortest_wait.unwrap_or_default(),
+        });
+    }
+    Err(GatewayError::Exhausted { attempts })
+}
+
+/// How long to wait before retrying the same target, if this class allows it at all.
+fn same_target_wait(class: ErrorClass, policy: &Policy<'_>) -> Option<Duration> {
+    match class {
+        ErrorClass::RateLimited {
+            retry_after_ms: Some(ms),
+        } => {
+            let wait = Duration::from_millis(ms);
+            (wait <= policy.max_retry_after).then_some(wait)
+        }
+        c if c.policy().retries_on_same_target > 0 => {
+            // A little jitter so that many clients do not retry in step.
+            Some(Duration::from_millis(50 + rand_jitter_ms(100)))
+        }
+        _ => None,
+    }
+}
+
+fn rand_jitter_ms(max: u64) -> u64 {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    // Sub-second clock noise is jitter enough here and needs no RNG state.
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::from(d.subsec_nanos()) % max.max(1))
+        .unwrap_or(0)
+}

@@ -1,0 +1,136 @@
+//! `switchyard`: run the gateway, the demo, or a mock provider.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(name = "switchyard", version, about = "An LLM gateway that keeps answering when a provider fails")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve with a config file.
+    Serve {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Overrides server.listen.
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Validate a config file and exit.
+    CheckConfig { config: PathBuf },
+    /// Serve on the embedded default config with built-in mock providers (no keys needed).
+    #[cfg(feature = "sim")]
+    Demo {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+    },
+    /// Run one mock provider.
+    #[cfg(feature = "sim")]
+    Mock {
+        /// openai, anthropic or gemini.
+        #[arg(long)]
+        provider: String,
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        #[arg(long, default_value = "mock")]
+        name: String,
+        /// Answer with this text instead of a greeting.
+        #[arg(long)]
+        reply: Option<String>,
+        /// Text pieces per streamed answer (0: one per word).
+        #[arg(long, default_value_t = 0)]
+        chunks: usize,
+        #[arg(long, default_value_t = 0)]
+        chunk_delay_ms: u64,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_target(false)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("switchyard: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("switchyard: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+fn load(path: &PathBuf) -> Result<switchyard_gateway::Config, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    switchyard_gateway::config::parse(&text, &path.display().to_string(), &|v| std::env::var(v).ok())
+        .map_err(|e| e.to_string())
+}
+
+async fn run(command: Command) -> Result<(), String> {
+    match command {
+        Command::Serve { config, listen } => {
+            let mut config = load(&config)?;
+            if let Some(l) = listen {
+                config.server.listen = l;
+            }
+            let running = switchyard_gateway::start(&config, shutdown_signal()).await?;
+            tracing::info!("switchyard listening on {}", running.url());
+            wait(running).await
+        }
+        Command::CheckConfig { config } => {
+            let c = load(&config)?;
+            println!("{}: ok ({} model aliases)", config.display(), c.models.len());
+            Ok(())
+        }
+        #[cfg(feature = "sim")]
+        Command::Demo { listen } => {
+            let demo = switchyard_gateway::demo::start(&listen).await?;
+            for m in &demo.mocks {
+                tracing::info!("mock provider on {}", m.url());
+            }
+            let running = switchyard_gateway::start(&demo.config, shutdown_signal()).await?;
+            println!("{}", switchyard_gateway::demo::instructions(&running.url()).replace("<openai-mock url, printed above>", &demo.mocks[0].url()));
+            wait(running).await
+        }
+        #[cfg(feature = "sim")]
+        Command::Mock { provider, port, name, reply, chunks, chunk_delay_ms } => {
+            use switchyard_sim::{MockConfig, MockProvider};
+            let wire = provider.parse()?;
+            let mut c = MockConfig::new(wire, name);
+            c.addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+            c.reply = reply;
+            c.stream_chunks = chunks;
+            c.chunk_delay = std::time::Duration::from_millis(chunk_delay_ms);
+            c.log_bodies = false;
+            let mock = MockProvider::start(c).await.map_err(|e| format!("cannot start mock: {e}"))?;
+            println!("mock {provider} provider on {}", mock.url());
+            shutdown_signal().await;
+            Ok(())
+        }
+    }
+}
+
+async fn wait(running: switchyard_gateway::Running) -> Result<(), String> {
+    match running.task.await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(format!("server error: {e}")),
+        Err(e) => Err(format!("server task failed: {e}")),
+    }
+}

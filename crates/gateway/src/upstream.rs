@@ -1,0 +1,149 @@
+//! One attempt against one target: build the native request, send it, and return either the
+//! opened response or a classified error. The only place that turns transport failures
+//! (connect, timeouts, cut bodies) into [`ErrorClass`]es.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use switchyard_core::{ChatRequest, ErrorClass, UpstreamError};
+use tokio::time::Instant;
+
+use crate::route::RouteTarget;
+
+/// An upstream response whose status was 2xx; its body is still unread.
+pub struct Opened {
+    pub response: reqwest::Response,
+    pub warnings: Vec<String>,
+}
+
+/// Sends `request` to `target` and waits for 2xx response headers, within the target's
+/// headers timeout and `deadline`. A non-2xx answer is read (bounded) and classified.
+pub async fn open(
+    target: &RouteTarget,
+    request: &ChatRequest,
+    header_wait: Duration,
+    deadline: Instant,
+) -> Result<Opened, UpstreamError> {
+    let built = target
+        .provider
+        .build_request(request, &target.target())
+        .map_err(UpstreamError::from)?;
+    let (parts, body) = built.request.into_parts();
+    let url = parts.uri.to_string();
+    let send = target
+        .client
+        .request(parts.method, url)
+        .headers(parts.headers)
+        .body(body)
+        .send();
+    let header_deadline = (Instant::now() + header_wait).min(deadline);
+    let response = match tokio::time::timeout_at(header_deadline, send).await {
+        Err(_) => {
+            return Err(UpstreamError::new(
+                ErrorClass::Timeout,
+                format!(
+                    "no response headers within {} ms",
+                    header_wait.as_millis().min(u128::from(u64::MAX))
+                ),
+            ))
+        }
+        Ok(Err(e)) => return Err(transport_error(&e)),
+        Ok(Ok(r)) => r,
+    };
+    let status = response.status();
+    if status.is_success() {
+        return Ok(Opened {
+            response,
+            warnings: built.warnings,
+        });
+    }
+    let headers = response.headers().clone();
+    // Error bodies are small; a bounded read keeps a misbehaving upstream from holding us.
+    let body = read_bounded(response, 64 << 10, deadline)
+        .await
+        .unwrap_or_default();
+    let mut err = target.provider.classify_error(status, &headers, &body);
+    err.status = Some(status.as_u16());
+    Err(scrub(target, err))
+}
+
+/// Reads a whole body, up to `limit` bytes, before `deadline`.
+pub async fn read_bounded(
+    mut response: reqwest::Response,
+    limit: usize,
+    deadline: Instant,
+) -> Result<Bytes, UpstreamError> {
+    let mut buf = Vec::new();
+    loop {
+        let chunk = match tokio::time::timeout_at(deadline, response.chunk()).await {
+            Err(_) => {
+                return Err(UpstreamError::new(
+                    ErrorClass::Timeout,
+                    "response body not complete before the attempt deadline",
+                ))
+            }
+            Ok(Err(e)) => return Err(transport_error(&e)),
+            Ok(Ok(None)) => return Ok(Bytes::from(buf)),
+            Ok(Ok(Some(c))) => c,
+        };
+        if buf.len() + chunk.len() > limit {
+            return Err(UpstreamError::new(
+                ErrorClass::StreamInterrupted,
+                format!("upstream body larger than {limit} bytes"),
+            ));
+        }
+        if buf.is_empty() && response.content_length() == Some(chunk.len() as u64) {
+            return Ok(chunk);
+        }
+        buf.extend_from_slice(&chunk);
+    }
+}
+
+/// Classifies a transport error. Never includes the URL's query (Gemini keys may sit there
+/// in user-supplied base URLs) or any header.
+pub fn transport_error(e: &reqwest::Error) -> UpstreamError {
+    let class = if e.is_timeout() {
+        ErrorClass::Timeout
+    } else if e.is_connect() {
+        ErrorClass::Connect
+    } else if e.is_body() || e.is_decode() {
+        ErrorClass::StreamInterrupted
+    } else if e.is_request() {
+        // Sending failed before a response: the connection was refused, reset or closed.
+        ErrorClass::Connect
+    } else {
+        ErrorClass::StreamInterrupted
+    };
+    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    let mut detail = String::new();
+    while let Some(s) = source {
+        detail = s.to_string();
+        source = s.source();
+    }
+    let what = match class {
+        ErrorClass::Connect => "connection failed",
+        ErrorClass::Timeout => "timed out",
+        _ => "response broken",
+    };
+    let message = if detail.is_empty() {
+        what.to_string()
+    } else {
+        format!("{what}: {detail}")
+    };
+    UpstreamError::new(class, message)
+}
+
+pub fn scrub(target: &RouteTarget, mut err: UpstreamError) -> UpstreamError {
+    err.message = target.scrub(&err.message);
+    if let Some(raw) = &err.raw_body {
+        err.raw_body = Some(target.scrub(raw));
+    }
+    if err.class == ErrorClass::Auth {
+        // Providers echo (part of) a rejected key in the message; say it in our words instead.
+        err.message = format!(
+            "the upstream rejected the gateway's credentials for target {}",
+            target.name
+        );
+    }
+    err
+}

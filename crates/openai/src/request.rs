@@ -1,0 +1,236 @@
+//! Canonical request → native OpenAI request body and HTTP request.
+//!
+//! Dialects call [`to_native`], edit the map (rename or drop keys they differ on) and then
+//! [`http_request`].
+
+use bytes::Bytes;
+use serde_json::{json, Map, Value};
+use switchyard_core::{
+    ChatRequest, Content, ContentPart, ImageDetail, Message, ReasoningEffort, ResponseFormat, Role,
+    Tool, ToolChoice, TranslateError, UnsupportedPolicy,
+};
+
+/// The native `CreateChatCompletionRequest` body for `request`, with `model` set to `model`.
+///
+/// Differences from what a client may have sent (all deliberate):
+/// - the output limit is always `max_completion_tokens` (never the deprecated `max_tokens`);
+/// - a streaming request always carries `stream_options.include_usage: true`, because the
+///   gateway needs usage even when the client did not ask for it;
+/// - assistant `reasoning` is not sent back (OpenAI has no field for it);
+/// - `safety` is not represented (see [`check_safety`]);
+/// - keys of `ChatRequest::extra` are copied verbatim, never overriding a key set here.
+pub fn to_native(request: &ChatRequest, model: &str) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("model".into(), Value::String(model.to_string()));
+    m.insert(
+        "messages".into(),
+        Value::Array(request.messages.iter().map(message).collect()),
+    );
+    if !request.tools.is_empty() {
+        m.insert(
+            "tools".into(),
+            Value::Array(request.tools.iter().map(tool).collect()),
+        );
+    }
+    if let Some(tc) = &request.tool_choice {
+        m.insert("tool_choice".into(), tool_choice(tc));
+    }
+    put(&mut m, "parallel_tool_calls", request.parallel_tool_calls);
+    put(&mut m, "temperature", request.temperature);
+    put(&mut m, "top_p", request.top_p);
+    put(&mut m, "max_completion_tokens", request.max_output_tokens);
+    if !request.stop.is_empty() {
+        m.insert("stop".into(), json!(request.stop));
+    }
+    put(&mut m, "seed", request.seed);
+    put(&mut m, "presence_penalty", request.presence_penalty);
+    put(&mut m, "frequency_penalty", request.frequency_penalty);
+    put(&mut m, "n", request.n);
+    put(&mut m, "logprobs", request.logprobs);
+    put(&mut m, "top_logprobs", request.top_logprobs);
+    if let Some(rf) = &request.response_format {
+        m.insert("response_format".into(), response_format(rf));
+    }
+    if let Some(effort) = request.reasoning_effort {
+        m.insert("reasoning_effort".into(), json!(effort_str(effort)));
+    }
+    if request.stream {
+        m.insert("stream".into(), Value::Bool(true));
+        m.insert("stream_options".into(), json!({"include_usage": true}));
+    }
+    put(&mut m, "user", request.user.as_deref());
+    if !request.metadata.is_empty() {
+        m.insert("metadata".into(), json!(request.metadata));
+    }
+    for (k, v) in &request.extra {
+        m.entry(k.clone()).or_insert_with(|| v.clone());
+    }
+    m
+}
+
+/// OpenAI has no request-side safety settings. A policy that blocks something is rejected, or
+/// dropped with a warning when the route says `on_unsupported = drop`.
+pub fn check_safety(
+    provider: &'static str,
+    request: &ChatRequest,
+    on_unsupported: UnsupportedPolicy,
+    warnings: &mut Vec<String>,
+) -> Result<(), TranslateError> {
+    match &request.safety {
+        Some(policy) if policy.blocks_anything() => match on_unsupported {
+            UnsupportedPolicy::Reject => Err(TranslateError::Unsupported {
+                provider,
+                feature: "safety settings (there is no request-side safety filter)".into(),
+            }),
+            UnsupportedPolicy::Drop => {
+                warnings.push(format!(
+                    "{provider}: safety settings dropped; this provider has no request-side safety filter"
+                ));
+                Ok(())
+            }
+        },
+        _ => Ok(()),
+    }
+}
+
+/// `POST {base_url}/chat/completions` with a bearer key (marked sensitive) and a JSON body.
+pub fn http_request(
+    base_url: &str,
+    path: &str,
+    api_key: Option<&str>,
+    body: &Map<String, Value>,
+) -> Result<http::Request<Bytes>, TranslateError> {
+    let url = format!("{}/{}", base_url.trim_end_matches('/'), path);
+    let bytes = serde_json::to_vec(body)
+        .map_err(|e| TranslateError::Invalid(format!("request body: {e}")))?;
+    let mut builder =
+        http::Request::post(url).header(http::header::CONTENT_TYPE, "application/json");
+    if let Some(key) = api_key {
+        let mut value = http::HeaderValue::from_str(&format!("Bearer {key}"))
+            // The message must not echo the key.
+            .map_err(|_| TranslateError::Invalid("API key is not a valid header value".into()))?;
+        value.set_sensitive(true);
+        builder = builder.header(http::header::AUTHORIZATION, value);
+    }
+    builder
+        .body(Bytes::from(bytes))
+        .map_err(|e| TranslateError::Invalid(format!("request: {e}")))
+}
+
+fn put<T: serde::Serialize>(m: &mut Map<String, Value>, key: &str, v: Option<T>) {
+    if let Some(v) = v {
+        m.insert(key.into(), json!(v));
+    }
+}
+
+/// The wire name of a role.
+pub fn role_str(role: Role) -> &'static str {
+    match role {
+        Role::System => "system",
+        Role::Developer => "developer",
+        Role::User => "user",
+        Role::Assistant => "assistant",
+        Role::Tool => "tool",
+    }
+}
+
+pub fn effort_str(effort: ReasoningEffort) -> &'static str {
+    match effort {
+        ReasoningEffort::None => "none",
+        ReasoningEffort::Minimal => "minimal",
+        ReasoningEffort::Low => "low",
+        ReasoningEffort::Medium => "medium",
+        ReasoningEffort::High => "high",
+    }
+}
+
+/// One canonical message in OpenAI's shape.
+pub fn message(msg: &Message) -> Value {
+    let mut m = Map::new();
+    m.insert("role".into(), json!(role_str(msg.role)));
+    if let Some(content) = &msg.content {
+        m.insert("content".into(), self::content(content));
+    }
+    put(&mut m, "name", msg.name.as_deref());
+    if !msg.tool_calls.is_empty() {
+        let calls = msg
+            .tool_calls
+            .iter()
+            .map(|c| {
+                json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}})
+            })
+            .collect();
+        m.insert("tool_calls".into(), Value::Array(calls));
+    }
+    put(&mut m, "tool_call_id", msg.tool_call_id.as_deref());
+    put(&mut m, "refusal", msg.refusal.as_deref());
+    Value::Object(m)
+}
+
+fn content(c: &Content) -> Value {
+    match c {
+        Content::Text(t) => Value::String(t.clone()),
+        Content::Parts(parts) => Value::Array(
+            parts
+                .iter()
+                .map(|p| match p {
+                    ContentPart::Text { text } => json!({"type": "text", "text": text}),
+                    ContentPart::ImageUrl { url, detail } => {
+                        let mut img = Map::new();
+                        img.insert("url".into(), json!(url));
+                        if let Some(d) = detail {
+                            img.insert("detail".into(), json!(detail_str(*d)));
+                        }
+                        json!({"type": "image_url", "image_url": img})
+                    }
+                })
+                .collect(),
+        ),
+    }
+}
+
+fn detail_str(d: ImageDetail) -> &'static str {
+    match d {
+        ImageDetail::Auto => "auto",
+        ImageDetail::Low => "low",
+        ImageDetail::High => "high",
+    }
+}
+
+fn tool(t: &Tool) -> Value {
+    let mut f = Map::new();
+    f.insert("name".into(), json!(t.name));
+    put(&mut f, "description", t.description.as_deref());
+    put(&mut f, "parameters", t.parameters.as_ref());
+    put(&mut f, "strict", t.strict);
+    json!({"type": "function", "function": f})
+}
+
+fn tool_choice(tc: &ToolChoice) -> Value {
+    match tc {
+        ToolChoice::None => json!("none"),
+        ToolChoice::Auto => json!("auto"),
+        ToolChoice::Required => json!("required"),
+        ToolChoice::Function { name } => json!({"type": "function", "function": {"name": name}}),
+    }
+}
+
+fn response_format(rf: &ResponseFormat) -> Value {
+    match rf {
+        ResponseFormat::Text => json!({"type": "text"}),
+        ResponseFormat::JsonObject => json!({"type": "json_object"}),
+        ResponseFormat::JsonSchema {
+            name,
+            description,
+            schema,
+            strict,
+        } => {
+            let mut s = Map::new();
+            s.insert("name".into(), json!(name));
+            put(&mut s, "description", description.as_deref());
+            s.insert("schema".into(), schema.clone());
+            put(&mut s, "strict", *strict);
+            json!({"type": "json_schema", "json_schema": s})
+        }
+    }
+}
