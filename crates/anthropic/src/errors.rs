@@ -19,7 +19,10 @@ const CONTEXT_PATTERNS: [&str; 3] = [
 ];
 
 /// Message fragments of `invalid_request_error`s that are really about money.
-const QUOTA_PATTERNS: [&str; 2] = ["credit balance is too low", "reached your specified api usage limits"];
+const QUOTA_PATTERNS: [&str; 2] = [
+    "credit balance is too low",
+    "reached your specified api usage limits",
+];
 
 fn class_for_type(
     kind: &str,
@@ -89,11 +92,17 @@ pub(crate) fn classify_body(
     e
 }
 
-pub(crate) fn classify_error(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> UpstreamError {
+pub(crate) fn classify_error(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> UpstreamError {
     let retry = retry_after(headers);
     let code = status.as_u16();
     let e = match serde_json::from_slice::<Value>(body) {
-        Ok(v) if v.get("error").is_some_and(Value::is_object) => classify_body(&v, Some(code), retry),
+        Ok(v) if v.get("error").is_some_and(Value::is_object) => {
+            classify_body(&v, Some(code), retry)
+        }
         _ => UpstreamError::new(
             ErrorClass::from_status(code, retry),
             format!("HTTP {code} from anthropic"),

@@ -18,8 +18,8 @@ use switchyard_core::{
 };
 
 use crate::wire::{
-    ImageSource, InputBlock, InputMessage, MessageContent, MessagesRequest, Metadata,
-    SystemPrompt, ToolDef, ToolResultContent, WireRole, WireToolChoice,
+    ImageSource, InputBlock, InputMessage, MessageContent, MessagesRequest, Metadata, SystemPrompt,
+    ToolDef, ToolResultContent, WireRole, WireToolChoice,
 };
 use crate::PROVIDER;
 
@@ -396,14 +396,18 @@ fn assistant_blocks(
 
 fn tool_result_block(i: usize, m: &Message, ctx: &mut Ctx) -> Result<InputBlock, TranslateError> {
     let tool_use_id = m.tool_call_id.clone().ok_or_else(|| {
-        TranslateError::Invalid(format!("messages[{i}] is a tool result without tool_call_id"))
+        TranslateError::Invalid(format!(
+            "messages[{i}] is a tool result without tool_call_id"
+        ))
     })?;
     let content = match &m.content {
         None => None,
         Some(Content::Text(t)) => Some(ToolResultContent::Text(t.clone())),
-        Some(c @ Content::Parts(_)) => {
-            Some(ToolResultContent::Blocks(content_blocks(Some(c), true, ctx)?))
-        }
+        Some(c @ Content::Parts(_)) => Some(ToolResultContent::Blocks(content_blocks(
+            Some(c),
+            true,
+            ctx,
+        )?)),
     };
     Ok(InputBlock::ToolResult {
         tool_use_id,
@@ -459,10 +463,9 @@ fn thinking_and_max_tokens(
             DEFAULT_MAX_TOKENS.saturating_add(budget),
         )),
         Some(max) if max > budget => Ok((Some(enabled(budget)), max)),
-        Some(max) if max > MIN_THINKING_BUDGET => Ok((
-            Some(enabled((max / 2).max(MIN_THINKING_BUDGET))),
-            max,
-        )),
+        Some(max) if max > MIN_THINKING_BUDGET => {
+            Ok((Some(enabled((max / 2).max(MIN_THINKING_BUDGET))), max))
+        }
         Some(max) => {
             ctx.unsupported(format!(
                 "reasoning_effort with max_output_tokens {max} (thinking needs more than {MIN_THINKING_BUDGET})"

@@ -102,8 +102,9 @@ pub(crate) fn usage_to_native(usage: &Usage) -> Value {
 }
 
 pub(crate) fn parse_response(body: &[u8]) -> Result<ChatResponse, UpstreamError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| UpstreamError::malformed(format!("response is not JSON: {e}")).with_raw_body(body))?;
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        UpstreamError::malformed(format!("response is not JSON: {e}")).with_raw_body(body)
+    })?;
     if value.get("type").and_then(Value::as_str) == Some("error") {
         return Err(classify_body(&value, None, None).with_raw_body(body));
     }

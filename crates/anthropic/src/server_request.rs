@@ -21,8 +21,8 @@ fn invalid(message: impl Into<String>) -> UpstreamError {
 
 pub(crate) fn parse_request(body: &[u8]) -> Result<ChatRequest, UpstreamError> {
     let de = &mut serde_json::Deserializer::from_slice(body);
-    let wire: MessagesRequest =
-        serde_path_to_error::deserialize(de).map_err(|e| invalid(format!("{}: {}", e.path(), e)))?;
+    let wire: MessagesRequest = serde_path_to_error::deserialize(de)
+        .map_err(|e| invalid(format!("{}: {}", e.path(), e)))?;
 
     let mut req = ChatRequest {
         model: wire.model,
@@ -46,7 +46,11 @@ pub(crate) fn parse_request(body: &[u8]) -> Result<ChatRequest, UpstreamError> {
             for (j, b) in blocks.into_iter().enumerate() {
                 match b {
                     InputBlock::Text { text } => parts.push(ContentPart::Text { text }),
-                    _ => return Err(invalid(format!("system[{j}]: only text blocks are allowed"))),
+                    _ => {
+                        return Err(invalid(format!(
+                            "system[{j}]: only text blocks are allowed"
+                        )))
+                    }
                 }
             }
             let mut m = Message::text(Role::System, "");
@@ -245,9 +249,9 @@ fn assistant_message(i: usize, blocks: Vec<InputBlock>) -> Result<Message, Upstr
                 name,
                 arguments: input.to_string(),
             }),
-            InputBlock::Thinking { thinking, .. } => {
-                reasoning.get_or_insert_with(String::new).push_str(&thinking)
-            }
+            InputBlock::Thinking { thinking, .. } => reasoning
+                .get_or_insert_with(String::new)
+                .push_str(&thinking),
             InputBlock::RedactedThinking { .. } => {}
             _ => {
                 return Err(invalid(format!(

@@ -135,14 +135,14 @@ impl StreamParser for AnthropicStreamParser {
                             text: thinking,
                         })
                     }
-                    (BlockKind::Tool(tool), BlockDelta::InputJsonDelta { partial_json }) => {
-                        if !partial_json.is_empty() {
-                            out.push(StreamEvent::ToolCallArguments {
-                                choice: 0,
-                                index: tool,
-                                arguments: partial_json,
-                            })
-                        }
+                    (BlockKind::Tool(tool), BlockDelta::InputJsonDelta { partial_json })
+                        if !partial_json.is_empty() =>
+                    {
+                        out.push(StreamEvent::ToolCallArguments {
+                            choice: 0,
+                            index: tool,
+                            arguments: partial_json,
+                        })
                     }
                     _ => {}
                 }

@@ -74,7 +74,11 @@ fn every_fixture_case() {
 }
 
 fn check(dir: &Path) {
-    let case = dir.file_name().and_then(|n| n.to_str()).unwrap_or("?").to_string();
+    let case = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("?")
+        .to_string();
     let mut checked = 0;
     if dir.join("request.json").exists() {
         check_request(&case, dir);
@@ -98,7 +102,11 @@ fn check_request(case: &str, dir: &Path) {
     let canonical = AnthropicServer
         .parse_request(None, &bytes)
         .unwrap_or_else(|e| panic!("{case}: server parse failed: {e}"));
-    snapshot(dir, "request", &serde_json::to_value(&canonical).expect("json"));
+    snapshot(
+        dir,
+        "request",
+        &serde_json::to_value(&canonical).expect("json"),
+    );
 
     let (_, rebuilt) = build(&canonical).unwrap_or_else(|e| panic!("{case}: build failed: {e}"));
     assert_same_keys(case, "native → canonical → native", &rebuilt, &native);
@@ -118,7 +126,11 @@ fn check_response(case: &str, dir: &Path) {
     let parsed = Anthropic
         .parse_response(&serde_json::to_vec(&native).expect("json"))
         .unwrap_or_else(|e| panic!("{case}: parse failed: {e}"));
-    snapshot(dir, "response", &serde_json::to_value(&parsed).expect("json"));
+    snapshot(
+        dir,
+        "response",
+        &serde_json::to_value(&parsed).expect("json"),
+    );
 
     let choice = &parsed.choices[0];
     assert_eq!(
@@ -126,13 +138,19 @@ fn check_response(case: &str, dir: &Path) {
         native["stop_reason"].as_str(),
         "{case}: native stop reason kept verbatim"
     );
-    assert_eq!(parsed.usage.as_ref().and_then(|u| u.native.as_ref()), Some(&native["usage"]));
+    assert_eq!(
+        parsed.usage.as_ref().and_then(|u| u.native.as_ref()),
+        Some(&native["usage"])
+    );
 
     let encoded: Value =
         serde_json::from_slice(&AnthropicServer.encode_response(&parsed)).expect("encoded JSON");
     spec_valid("Message", &encoded);
     for key in ["id", "type", "role", "model", "stop_reason"] {
-        assert_eq!(encoded[key], native[key], "{case}: `{key}` after re-encoding");
+        assert_eq!(
+            encoded[key], native[key],
+            "{case}: `{key}` after re-encoding"
+        );
     }
     for key in [
         "input_tokens",
@@ -156,17 +174,27 @@ fn check_response(case: &str, dir: &Path) {
             .filter_map(|b| match b["type"].as_str() {
                 Some("text") => Some(json!({"text": b["text"]})),
                 Some("thinking") => Some(json!({"thinking": b["thinking"]})),
-                Some("tool_use") => Some(json!({"id": b["id"], "name": b["name"], "input": b["input"]})),
+                Some("tool_use") => {
+                    Some(json!({"id": b["id"], "name": b["name"], "input": b["input"]}))
+                }
                 _ => None,
             })
             .collect()
     };
-    assert_eq!(kept(&encoded), kept(&native), "{case}: content blocks after re-encoding");
+    assert_eq!(
+        kept(&encoded),
+        kept(&native),
+        "{case}: content blocks after re-encoding"
+    );
 
     let reparsed = Anthropic
         .parse_response(&serde_json::to_vec(&encoded).expect("json"))
         .expect("re-encoded response parses");
-    assert_eq!(strip_native(reparsed), strip_native(parsed), "{case}: canonical round trip");
+    assert_eq!(
+        strip_native(reparsed),
+        strip_native(parsed),
+        "{case}: canonical round trip"
+    );
 }
 
 fn strip_native(mut r: ChatResponse) -> ChatResponse {
@@ -181,11 +209,15 @@ fn check_stream(case: &str, dir: &Path) {
     let (events, result) = replay_whole(&bytes);
     let (bytewise, bytewise_result) = replay(bytes.chunks(1));
     assert_eq!(bytewise, events, "{case}: byte-by-byte replay differs");
-    assert_eq!(bytewise_result, result, "{case}: byte-by-byte result differs");
+    assert_eq!(
+        bytewise_result, result,
+        "{case}: byte-by-byte result differs"
+    );
 
-    let error = result.as_ref().err().map(|e| {
-        json!({"class": e.class, "provider_code": e.provider_code, "message": e.message})
-    });
+    let error = result
+        .as_ref()
+        .err()
+        .map(|e| json!({"class": e.class, "provider_code": e.provider_code, "message": e.message}));
     snapshot(
         dir,
         "stream",
@@ -202,7 +234,11 @@ fn check_stream(case: &str, dir: &Path) {
             spec_valid_stream(&encoded);
             let (again, again_result) = replay_whole(&encoded);
             assert_eq!(again_result, Ok(()), "{case}: re-encoded stream incomplete");
-            assert_eq!(without_native(&again), without_native(&events), "{case}: stream round trip");
+            assert_eq!(
+                without_native(&again),
+                without_native(&events),
+                "{case}: stream round trip"
+            );
         }
         Err(e) => {
             let encoded = encode_stream(&events, Some(e));
@@ -220,7 +256,11 @@ fn check_stream(case: &str, dir: &Path) {
         let (_, r) = replay_whole(&bytes[..end]);
         let class = r.expect_err("cut stream must fail").class;
         if result.is_ok() {
-            assert_eq!(class, ErrorClass::StreamInterrupted, "{case}: cut at byte {end}");
+            assert_eq!(
+                class,
+                ErrorClass::StreamInterrupted,
+                "{case}: cut at byte {end}"
+            );
         }
     }
 }
@@ -256,11 +296,19 @@ fn every_error_fixture() {
     ]
     .into_iter()
     .collect();
-    assert_eq!(files.len(), expected.len(), "error fixtures and table disagree");
+    assert_eq!(
+        files.len(),
+        expected.len(),
+        "error fixtures and table disagree"
+    );
 
     let mut all = serde_json::Map::new();
     for path in files {
-        let name = path.file_stem().and_then(|s| s.to_str()).expect("name").to_string();
+        let name = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .expect("name")
+            .to_string();
         let fixture = read_json(&path);
         let status = StatusCode::from_u16(fixture["status"].as_u64().expect("status") as u16)
             .expect("status");
@@ -291,11 +339,8 @@ fn every_error_fixture() {
         if written["error"]["type"] != "request_too_large" {
             spec_valid("ErrorResponse", &written);
         }
-        let again = Anthropic.classify_error(
-            StatusCode::from_u16(s).expect("status"),
-            &headers,
-            &b,
-        );
+        let again =
+            Anthropic.classify_error(StatusCode::from_u16(s).expect("status"), &headers, &b);
         assert_eq!(again.class, err.class, "{name}: encode_error round trip");
 
         all.insert(
@@ -325,7 +370,12 @@ fn drop_policy_changes_nothing_for_supported_fixtures() {
             .parse_request(None, &serde_json::to_vec(&native).expect("json"))
             .expect("parse");
         let (up, body) = build_with(&canonical, UnsupportedPolicy::Drop).expect("build");
-        assert!(up.warnings.is_empty(), "{}: {:?}", dir.display(), up.warnings);
+        assert!(
+            up.warnings.is_empty(),
+            "{}: {:?}",
+            dir.display(),
+            up.warnings
+        );
         assert_eq!(body, native);
     }
 }

@@ -244,11 +244,18 @@ pub fn parse(
                     ),
                 ));
             }
-            for (name, slot) in [("api_key", &mut target.api_key), ("base_url", &mut target.base_url)] {
+            for (name, slot) in [
+                ("api_key", &mut target.api_key),
+                ("base_url", &mut target.base_url),
+            ] {
                 if let Some(value) = slot {
                     let span = value.span();
-                    let expanded = interpolate(value.get_ref(), env)
-                        .map_err(|var| err(span.clone(), format!("{}: environment variable {var} is not set", field(name))))?;
+                    let expanded = interpolate(value.get_ref(), env).map_err(|var| {
+                        err(
+                            span.clone(),
+                            format!("{}: environment variable {var} is not set", field(name)),
+                        )
+                    })?;
                     *value = Spanned::new(span, expanded);
                 }
             }
@@ -303,7 +310,11 @@ fn interpolate(value: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Stri
 
 fn line_of(text: &str, span: &Range<usize>) -> usize {
     let end = span.start.min(text.len());
-    text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }
 
 #[cfg(test)]
@@ -342,9 +353,15 @@ targets = [
 
     #[test]
     fn an_unknown_provider_names_line_and_field() {
-        let text = OK.replace("provider = \"openai\", base_url = \"http://127.0.0.1:2\"", "provider = \"opneai\", base_url = \"http://127.0.0.1:2\"");
+        let text = OK.replace(
+            "provider = \"openai\", base_url = \"http://127.0.0.1:2\"",
+            "provider = \"opneai\", base_url = \"http://127.0.0.1:2\"",
+        );
         let e = parse(&text, "t.toml", &env).unwrap_err().to_string();
-        assert!(e.contains("line 5") && e.contains("targets[1].provider") && e.contains("opneai"), "{e}");
+        assert!(
+            e.contains("line 5") && e.contains("targets[1].provider") && e.contains("opneai"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -364,6 +381,9 @@ targets = [
     #[test]
     fn interpolation_handles_dollars() {
         assert_eq!(interpolate("a$$b${KEY}c$", &env).unwrap(), "a$bsk-testc$");
-        assert_eq!(interpolate("${X", &env).unwrap_err(), "(unclosed ${ in \"${X\")");
+        assert_eq!(
+            interpolate("${X", &env).unwrap_err(),
+            "(unclosed ${ in \"${X\")"
+        );
     }
 }

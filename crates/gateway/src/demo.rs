@@ -15,7 +15,8 @@ pub struct Demo {
 }
 
 /// Starts the mocks and returns the config that points at them. The OpenAI-format primary
-/// fails its next 4 requests with 503, then recovers.
+/// fails its next 3 requests with 503 (enough to open its
+/// breaker), then recovers, so the half-open probe after the cool-down brings it back.
 pub async fn start(listen: &str) -> Result<Demo, String> {
     let mut mocks = Vec::new();
     for (wire, name) in [
@@ -37,21 +38,22 @@ pub async fn start(listen: &str) -> Result<Demo, String> {
             retry_after_s: None,
             code: None,
         },
-        4,
+        3,
     ));
     let text = DEMO_CONFIG
         .replace("{listen}", listen)
         .replace("{openai}", &mocks[0].url())
         .replace("{anthropic}", &mocks[1].url())
         .replace("{gemini}", &mocks[2].url());
-    let config = config::parse(&text, "embedded demo config", &|_| None).map_err(|e| e.to_string())?;
+    let config =
+        config::parse(&text, "embedded demo config", &|_| None).map_err(|e| e.to_string())?;
     Ok(Demo { mocks, config })
 }
 
 pub fn instructions(url: &str) -> String {
     format!(
         r#"Switchyard demo gateway on {url}
-Model "demo": openai-mock (primary, failing its next 4 requests with 503) -> anthropic-mock -> gemini-mock.
+Model "demo": openai-mock (primary, failing its next 3 requests with 503) -> anthropic-mock -> gemini-mock.
 
 Send a request (repeat it: the first ones fail over, then the breaker opens and the primary is
 skipped for 10 s, then a half-open probe brings it back):

@@ -73,7 +73,9 @@ pub fn attempt_count(attempts: &[AttemptRecord]) -> usize {
 pub enum GatewayError {
     /// The client's request is malformed (400).
     BadRequest(UpstreamError),
-    PayloadTooLarge { limit: usize },
+    PayloadTooLarge {
+        limit: usize,
+    },
     UnknownModel(String),
     /// A target answered with a hard error (400, 401, content filter, ...): passed on.
     Upstream {
@@ -82,7 +84,9 @@ pub enum GatewayError {
         attempts: Vec<AttemptRecord>,
     },
     /// Every target was tried (or skipped) and none answered.
-    Exhausted { attempts: Vec<AttemptRecord> },
+    Exhausted {
+        attempts: Vec<AttemptRecord>,
+    },
     /// Every target's breaker is open: nothing was sent.
     Unavailable {
         attempts: Vec<AttemptRecord>,
@@ -216,4 +220,36 @@ impl IntoResponse for GatewayError {
         }
         resp
     }
+}
+
+/// The error-class table as Markdown, exactly as README.md prints it (a test keeps the two
+/// equal).
+pub fn policy_table_markdown() -> String {
+    let mut out = String::from(
+        "| class | fails over | retries on the same target | counts against the breaker | status to the client | OpenAI error type |\n|---|---|---|---|---|---|\n",
+    );
+    let yes = |b: bool| if b { "yes" } else { "no" };
+    for class in ErrorClass::ALL {
+        let p = class.policy();
+        let retries = match class {
+            ErrorClass::RateLimited { .. } => {
+                "when it is the last target and Retry-After is short".to_string()
+            }
+            _ if p.retries_on_same_target > 0 => format!(
+                "{} (last target only, within the retry budget)",
+                p.retries_on_same_target
+            ),
+            _ => "no".to_string(),
+        };
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} | {} | `{}` |\n",
+            class.name(),
+            yes(p.fail_over),
+            retries,
+            yes(p.trips_breaker),
+            p.client_status,
+            p.openai_type
+        ));
+    }
+    out
 }

@@ -55,9 +55,8 @@ where
             let permit = match target.breaker.acquire() {
                 Ok(p) => p,
                 Err(rejected) => {
-                    shortest_wait = Some(
-                        shortest_wait.map_or(rejected.retry_in, |w| w.min(rejected.retry_in)),
-                    );
+                    shortest_wait =
+                        Some(shortest_wait.map_or(rejected.retry_in, |w| w.min(rejected.retry_in)));
                     attempts.push(AttemptRecord::skipped(
                         target,
                         &format!("circuit open ({})", rejected.reason),

@@ -21,6 +21,7 @@ pub mod errors;
 pub mod failover;
 pub mod providers;
 pub mod route;
+pub mod schemas;
 pub mod server;
 pub mod streaming;
 pub mod upstream;

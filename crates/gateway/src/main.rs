@@ -6,7 +6,11 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
-#[command(name = "switchyard", version, about = "An LLM gateway that keeps answering when a provider fails")]
+#[command(
+    name = "switchyard",
+    version,
+    about = "An LLM gateway that keeps answering when a provider fails"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -48,16 +52,24 @@ enum Command {
         chunks: usize,
         #[arg(long, default_value_t = 0)]
         chunk_delay_ms: u64,
+        /// Do not keep request bodies in the request log (for load tests).
+        #[arg(long)]
+        no_log_bodies: bool,
     },
 }
 
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
         .with_target(false)
         .init();
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("switchyard: cannot start the async runtime: {e}");
@@ -78,9 +90,12 @@ async fn shutdown_signal() {
 }
 
 fn load(path: &PathBuf) -> Result<switchyard_gateway::Config, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    switchyard_gateway::config::parse(&text, &path.display().to_string(), &|v| std::env::var(v).ok())
-        .map_err(|e| e.to_string())
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    switchyard_gateway::config::parse(&text, &path.display().to_string(), &|v| {
+        std::env::var(v).ok()
+    })
+    .map_err(|e| e.to_string())
 }
 
 async fn run(command: Command) -> Result<(), String> {
@@ -96,7 +111,11 @@ async fn run(command: Command) -> Result<(), String> {
         }
         Command::CheckConfig { config } => {
             let c = load(&config)?;
-            println!("{}: ok ({} model aliases)", config.display(), c.models.len());
+            println!(
+                "{}: ok ({} model aliases)",
+                config.display(),
+                c.models.len()
+            );
             Ok(())
         }
         #[cfg(feature = "sim")]
@@ -106,11 +125,23 @@ async fn run(command: Command) -> Result<(), String> {
                 tracing::info!("mock provider on {}", m.url());
             }
             let running = switchyard_gateway::start(&demo.config, shutdown_signal()).await?;
-            println!("{}", switchyard_gateway::demo::instructions(&running.url()).replace("<openai-mock url, printed above>", &demo.mocks[0].url()));
+            println!(
+                "{}",
+                switchyard_gateway::demo::instructions(&running.url())
+                    .replace("<openai-mock url, printed above>", &demo.mocks[0].url())
+            );
             wait(running).await
         }
         #[cfg(feature = "sim")]
-        Command::Mock { provider, port, name, reply, chunks, chunk_delay_ms } => {
+        Command::Mock {
+            provider,
+            port,
+            name,
+            reply,
+            chunks,
+            chunk_delay_ms,
+            no_log_bodies,
+        } => {
             use switchyard_sim::{MockConfig, MockProvider};
             let wire = provider.parse()?;
             let mut c = MockConfig::new(wire, name);
@@ -118,8 +149,10 @@ async fn run(command: Command) -> Result<(), String> {
             c.reply = reply;
             c.stream_chunks = chunks;
             c.chunk_delay = std::time::Duration::from_millis(chunk_delay_ms);
-            c.log_bodies = false;
-            let mock = MockProvider::start(c).await.map_err(|e| format!("cannot start mock: {e}"))?;
+            c.log_bodies = !no_log_bodies;
+            let mock = MockProvider::start(c)
+                .await
+                .map_err(|e| format!("cannot start mock: {e}"))?;
             println!("mock {provider} provider on {}", mock.url());
             shutdown_signal().await;
             Ok(())

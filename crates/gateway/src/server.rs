@@ -122,6 +122,10 @@ async fn handle_chat(gw: Arc<Gateway>, req: Request) -> Result<Response, Gateway
         if response.id.is_empty() {
             response.id = gw.next_id();
         }
+        if response.created == 0 {
+            // Providers without a timestamp (Anthropic, Gemini) leave it to us.
+            response.created = streaming::now_secs();
+        }
         let mut resp = (
             StatusCode::OK,
             [(http::header::CONTENT_TYPE, "application/json")],
@@ -138,7 +142,8 @@ async fn complete(
     request: &ChatRequest,
     deadline: Instant,
 ) -> Result<switchyard_core::ChatResponse, UpstreamError> {
-    let attempt_deadline = (Instant::now() + Duration::from_millis(target.timeouts.total_ms)).min(deadline);
+    let attempt_deadline =
+        (Instant::now() + Duration::from_millis(target.timeouts.total_ms)).min(deadline);
     let header_wait = Duration::from_millis(target.timeouts.headers_ms);
     let opened = crate::upstream::open(&target, request, header_wait, attempt_deadline).await?;
     let body = crate::upstream::read_bounded(opened.response, 64 << 20, attempt_deadline)
@@ -171,12 +176,19 @@ async fn stream_chat(
     let target = Arc::clone(&won.target);
     tokio::spawn(streaming::relay(won.value, encoder, target, won.permit, tx));
     let body_stream = futures_util::stream::poll_fn(move |cx| {
-        rx.poll_recv(cx).map(|o| o.map(Ok::<Bytes, std::convert::Infallible>))
+        rx.poll_recv(cx)
+            .map(|o| o.map(Ok::<Bytes, std::convert::Infallible>))
     });
     let mut resp = Response::new(Body::from_stream(body_stream));
     let h = resp.headers_mut();
-    h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-    h.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache"),
+    );
     annotate(&mut resp, &won.target, attempt_count(&won.attempts));
     Ok(resp)
 }
@@ -233,7 +245,11 @@ async fn not_found(req: Request) -> Response {
 async fn method_not_allowed(req: Request) -> Response {
     plain_error(
         StatusCode::METHOD_NOT_ALLOWED,
-        &format!("method {} is not allowed on {}", req.method(), req.uri().path()),
+        &format!(
+            "method {} is not allowed on {}",
+            req.method(),
+            req.uri().path()
+        ),
         "method_not_allowed",
     )
 }

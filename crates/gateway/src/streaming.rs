@@ -114,7 +114,8 @@ pub async fn open_until_content(
     deadline: Instant,
 ) -> Result<Prelude, UpstreamError> {
     let t = target.timeouts;
-    let attempt_deadline = (Instant::now() + std::time::Duration::from_millis(t.total_ms)).min(deadline);
+    let attempt_deadline =
+        (Instant::now() + std::time::Duration::from_millis(t.total_ms)).min(deadline);
     // Headers must come before the first token can, so that bound applies to them too.
     let header_wait = std::time::Duration::from_millis(t.headers_ms.min(t.first_token_ms));
     let deadlines = Deadlines::start(t.stream(), attempt_deadline);
@@ -151,7 +152,12 @@ pub async fn relay(
     for ev in &held {
         encoder.encode(ev, &mut buf);
     }
-    if !buf.is_empty() && tx.send(Bytes::from(std::mem::take(&mut buf))).await.is_err() {
+    if !buf.is_empty()
+        && tx
+            .send(Bytes::from(std::mem::take(&mut buf)))
+            .await
+            .is_err()
+    {
         return;
     }
     loop {
@@ -168,7 +174,11 @@ pub async fn relay(
                 if buf.is_empty() {
                     continue;
                 }
-                if tx.send(Bytes::from(std::mem::take(&mut buf))).await.is_err() {
+                if tx
+                    .send(Bytes::from(std::mem::take(&mut buf)))
+                    .await
+                    .is_err()
+                {
                     tracing::info!(target = %target.name, "client went away; upstream request cancelled");
                     return;
                 }
@@ -208,12 +218,24 @@ pub async fn relay(
 
 /// Metadata for the client stream from the held `Start` event, or made up when the provider
 /// sent none.
-pub fn meta_from(held: &[StreamEvent], fallback_model: &str, fallback_id: impl FnOnce() -> String) -> StreamMeta {
+pub fn meta_from(
+    held: &[StreamEvent],
+    fallback_model: &str,
+    fallback_id: impl FnOnce() -> String,
+) -> StreamMeta {
     for ev in held {
         if let StreamEvent::Start { id, model, created } = ev {
             return StreamMeta {
-                id: if id.is_empty() { fallback_id() } else { id.clone() },
-                model: if model.is_empty() { fallback_model.to_string() } else { model.clone() },
+                id: if id.is_empty() {
+                    fallback_id()
+                } else {
+                    id.clone()
+                },
+                model: if model.is_empty() {
+                    fallback_model.to_string()
+                } else {
+                    model.clone()
+                },
                 created: if *created == 0 { now_secs() } else { *created },
             };
         }

@@ -23,7 +23,10 @@ async fn success_via_primary() {
     assert!(body["usage"]["total_tokens"].as_u64().unwrap() > 0);
     assert_eq!(h.mocks[1].request_count(), 0);
     let sent = h.mocks[0].requests()[0].json();
-    assert_eq!(sent["model"], "primary-model", "the upstream model name is sent, not the alias");
+    assert_eq!(
+        sent["model"], "primary-model",
+        "the upstream model name is sent, not the alias"
+    );
     assert!(h.mocks[0].requests()[0].had_api_key);
 }
 
@@ -32,10 +35,18 @@ async fn fails_over_on(fault: Fault) {
     h.fault(0, fault.clone(), 1);
     let (status, headers, body) = h.chat(user("hi")).await;
     assert_eq!(status, 200, "{fault:?}: {body}");
-    assert_eq!(content(&body), "Hello from fallback! You said: hi", "{fault:?}");
+    assert_eq!(
+        content(&body),
+        "Hello from fallback! You said: hi",
+        "{fault:?}"
+    );
     assert_eq!(header(&headers, "x-switchyard-target"), "fallback");
     assert_eq!(header(&headers, "x-switchyard-attempts"), "2");
-    assert_eq!(h.mocks[0].request_count(), 1, "{fault:?}: primary tried once");
+    assert_eq!(
+        h.mocks[0].request_count(),
+        1,
+        "{fault:?}: primary tried once"
+    );
     assert_eq!(h.mocks[1].request_count(), 1);
 }
 
@@ -46,7 +57,12 @@ async fn primary_503_is_answered_by_the_fallback() {
 
 #[tokio::test]
 async fn primary_429_is_answered_by_the_fallback() {
-    fails_over_on(Fault::Status { status: 429, retry_after_s: Some(30), code: None }).await;
+    fails_over_on(Fault::Status {
+        status: 429,
+        retry_after_s: Some(30),
+        code: None,
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -66,7 +82,11 @@ async fn silent_primary_times_out_and_the_fallback_answers() {
     let start = Instant::now();
     fails_over_on(Fault::Hang).await;
     // headers_ms is 1 s in the test config: the failover must not wait for much longer.
-    assert!(start.elapsed() < Duration::from_secs(5), "took {:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        start.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -85,9 +105,19 @@ async fn hard_error_stops(code: u16, expected_type: &str) {
     let (st, headers, body) = h.chat(user("hi")).await;
     assert_eq!(st, code, "{body}");
     assert_eq!(body["error"]["type"], expected_type, "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("primary"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("primary"),
+        "{body}"
+    );
     assert_eq!(header(&headers, "x-switchyard-attempts"), "1");
-    assert_eq!(h.mocks[1].request_count(), 0, "{code}: the fallback must not be called");
+    assert_eq!(
+        h.mocks[1].request_count(),
+        0,
+        "{code}: the fallback must not be called"
+    );
 }
 
 #[tokio::test]
@@ -125,11 +155,23 @@ async fn every_target_failing_gives_one_clear_error_naming_each() {
 #[tokio::test]
 async fn a_short_retry_after_on_the_last_target_is_waited_out() {
     let h = harness(&[(Wire::OpenAi, "only")], "").await;
-    h.fault(0, Fault::Status { status: 429, retry_after_s: Some(1), code: None }, 1);
+    h.fault(
+        0,
+        Fault::Status {
+            status: 429,
+            retry_after_s: Some(1),
+            code: None,
+        },
+        1,
+    );
     let start = Instant::now();
     let (st, headers, body) = h.chat(user("hi")).await;
     assert_eq!(st, 200, "{body}");
-    assert!(start.elapsed() >= Duration::from_millis(950), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() >= Duration::from_millis(950),
+        "{:?}",
+        start.elapsed()
+    );
     assert_eq!(header(&headers, "x-switchyard-attempts"), "2");
 }
 
@@ -154,8 +196,20 @@ async fn breaker_opens_after_three_failures_and_recovers_through_a_probe() {
         assert_eq!(header(&headers, "x-switchyard-target"), "fallback");
         assert_eq!(header(&headers, "x-switchyard-attempts"), "1");
     }
-    assert_eq!(h.mocks[0].request_count(), 3, "no request to an open breaker's target");
-    let health: serde_json::Value = h.client.get(h.url("/health")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        h.mocks[0].request_count(),
+        3,
+        "no request to an open breaker's target"
+    );
+    let health: serde_json::Value = h
+        .client
+        .get(h.url("/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(health["targets"]["primary"]["breaker"], "open", "{health}");
 
     // The primary recovers; after the cool-down the first request is the probe.
@@ -166,7 +220,11 @@ async fn breaker_opens_after_three_failures_and_recovers_through_a_probe() {
     assert_eq!(header(&headers, "x-switchyard-target"), "primary");
     assert_eq!(h.mocks[0].request_count(), 1);
     let (_, headers, _) = h.chat(user("hi")).await;
-    assert_eq!(header(&headers, "x-switchyard-target"), "primary", "closed again");
+    assert_eq!(
+        header(&headers, "x-switchyard-target"),
+        "primary",
+        "closed again"
+    );
 }
 
 #[tokio::test]
@@ -180,7 +238,11 @@ async fn a_failed_probe_reopens_the_breaker() {
     h.chat(user("hi")).await;
     tokio::time::sleep(Duration::from_millis(350)).await;
     let (_, headers, _) = h.chat(user("hi")).await;
-    assert_eq!(header(&headers, "x-switchyard-attempts"), "2", "probe went to the primary");
+    assert_eq!(
+        header(&headers, "x-switchyard-attempts"),
+        "2",
+        "probe went to the primary"
+    );
     assert_eq!(h.mocks[0].request_count(), 2);
     // Cool-down doubled to 600 ms: 350 ms later the primary is still skipped.
     tokio::time::sleep(Duration::from_millis(350)).await;
@@ -194,7 +256,10 @@ async fn streaming_through_the_gateway_yields_the_mocks_text() {
     let (st, headers, payloads) = h.chat_stream(stream_req("stream me")).await;
     assert_eq!(st, 200);
     assert_eq!(header(&headers, "content-type"), "text/event-stream");
-    assert_eq!(stream_text(&payloads), "Hello from primary! You said: stream me");
+    assert_eq!(
+        stream_text(&payloads),
+        "Hello from primary! You said: stream me"
+    );
     assert_eq!(payloads.last().map(String::as_str), Some("[DONE]"));
     let first: serde_json::Value = serde_json::from_str(&payloads[0]).unwrap();
     assert_eq!(first["object"], "chat.completion.chunk");
@@ -205,12 +270,21 @@ async fn streaming_through_the_gateway_yields_the_mocks_text() {
 
 #[tokio::test]
 async fn streaming_fails_over_invisibly_before_the_first_token() {
-    for fault in [status(503), Fault::Reset, Fault::DropAfter { chunks: 0 }, Fault::Hang] {
+    for fault in [
+        status(503),
+        Fault::Reset,
+        Fault::DropAfter { chunks: 0 },
+        Fault::Hang,
+    ] {
         let h = harness(TWO, "").await;
         h.fault(0, fault.clone(), 1);
         let (st, headers, payloads) = h.chat_stream(stream_req("x")).await;
         assert_eq!(st, 200, "{fault:?}");
-        assert_eq!(stream_text(&payloads), "Hello from fallback! You said: x", "{fault:?}");
+        assert_eq!(
+            stream_text(&payloads),
+            "Hello from fallback! You said: x",
+            "{fault:?}"
+        );
         assert_eq!(header(&headers, "x-switchyard-attempts"), "2", "{fault:?}");
         assert_eq!(payloads.last().map(String::as_str), Some("[DONE]"));
     }
@@ -222,9 +296,13 @@ async fn streaming_with_include_usage_ends_with_a_usage_chunk() {
     let mut req = stream_req("count me");
     req["stream_options"] = json!({"include_usage": true});
     let (_, _, payloads) = h.chat_stream(req).await;
-    let usage_chunk: serde_json::Value = serde_json::from_str(&payloads[payloads.len() - 2]).unwrap();
+    let usage_chunk: serde_json::Value =
+        serde_json::from_str(&payloads[payloads.len() - 2]).unwrap();
     assert_eq!(usage_chunk["choices"], json!([]));
-    assert!(usage_chunk["usage"]["completion_tokens"].as_u64().unwrap() > 0, "{usage_chunk}");
+    assert!(
+        usage_chunk["usage"]["completion_tokens"].as_u64().unwrap() > 0,
+        "{usage_chunk}"
+    );
 }
 
 #[tokio::test]
@@ -235,8 +313,13 @@ async fn a_stream_cut_after_content_ends_with_an_error_not_a_fake_success() {
     assert_eq!(st, 200);
     assert_ne!(payloads.last().map(String::as_str), Some("[DONE]"));
     let last: serde_json::Value = serde_json::from_str(payloads.last().unwrap()).unwrap();
-    assert!(last["error"]["message"].as_str().unwrap().contains("broke"), "{last}");
-    assert!(!payloads.iter().any(|p| p.contains("\"finish_reason\":\"stop\"")));
+    assert!(
+        last["error"]["message"].as_str().unwrap().contains("broke"),
+        "{last}"
+    );
+    assert!(!payloads
+        .iter()
+        .any(|p| p.contains("\"finish_reason\":\"stop\"")));
 }
 
 #[tokio::test]
@@ -245,19 +328,41 @@ async fn bad_input_gets_openai_errors_and_the_gateway_keeps_serving() {
     let cases: Vec<(String, u16, &str)> = vec![
         ("{not json".into(), 400, "json"),
         (json!({"model": "chat"}).to_string(), 400, "messages"),
-        (json!({"model": "chat", "messages": [{"role": "wizard", "content": "x"}]}).to_string(), 400, "role"),
-        (json!({"model": "nope", "messages": [{"role": "user", "content": "x"}]}).to_string(), 404, "nope"),
-        (format!("{{\"model\":\"chat\",\"messages\":[{{\"role\":\"user\",\"content\":\"{}\"}}]}}", "a".repeat(70_000)), 413, "limit"),
+        (
+            json!({"model": "chat", "messages": [{"role": "wizard", "content": "x"}]}).to_string(),
+            400,
+            "role",
+        ),
+        (
+            json!({"model": "nope", "messages": [{"role": "user", "content": "x"}]}).to_string(),
+            404,
+            "nope",
+        ),
+        (
+            format!(
+                "{{\"model\":\"chat\",\"messages\":[{{\"role\":\"user\",\"content\":\"{}\"}}]}}",
+                "a".repeat(70_000)
+            ),
+            413,
+            "limit",
+        ),
     ];
     for (body, code, needle) in cases {
         let resp = h.post_raw(body).await;
         assert_eq!(resp.status().as_u16(), code);
         let v: serde_json::Value = resp.json().await.expect("OpenAI error JSON");
-        let msg = v["error"]["message"].as_str().unwrap_or_default().to_lowercase();
+        let msg = v["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_lowercase();
         assert!(msg.contains(needle), "{code}: {v}");
         assert!(v["error"]["type"].is_string(), "{v}");
     }
-    assert_eq!(h.mocks[0].request_count(), 0, "nothing bad reached an upstream");
+    assert_eq!(
+        h.mocks[0].request_count(),
+        0,
+        "nothing bad reached an upstream"
+    );
     let (st, _, _) = h.chat(user("still here?")).await;
     assert_eq!(st, 200);
 }
@@ -269,14 +374,27 @@ async fn unknown_paths_and_methods_get_openai_errors() {
     assert_eq!(r.status(), 404);
     let v: serde_json::Value = r.json().await.unwrap();
     assert!(v["error"]["message"].is_string());
-    let r = h.client.get(h.url("/v1/chat/completions")).send().await.unwrap();
+    let r = h
+        .client
+        .get(h.url("/v1/chat/completions"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 405);
 }
 
 #[tokio::test]
 async fn models_lists_the_aliases() {
     let h = harness(TWO, "").await;
-    let v: serde_json::Value = h.client.get(h.url("/v1/models")).send().await.unwrap().json().await.unwrap();
+    let v: serde_json::Value = h
+        .client
+        .get(h.url("/v1/models"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(v["object"], "list");
     assert_eq!(v["data"][0]["id"], "chat");
 }
@@ -284,7 +402,9 @@ async fn models_lists_the_aliases() {
 #[tokio::test]
 async fn a_client_that_leaves_mid_stream_cancels_the_upstream() {
     let h = harness_with(TWO, "", |c| c.chunk_delay = Duration::from_millis(100)).await;
-    let resp = h.post_raw(stream_req("one two three four five six seven eight nine ten").to_string()).await;
+    let resp = h
+        .post_raw(stream_req("one two three four five six seven eight nine ten").to_string())
+        .await;
     let mut resp = resp;
     let first = resp.chunk().await.unwrap();
     assert!(first.is_some());

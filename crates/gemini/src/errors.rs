@@ -61,7 +61,11 @@ fn parse_status(body: &[u8]) -> Option<Status> {
     list.into_iter().next().map(|e| e.error)
 }
 
-fn from_google_status(http_status: u16, header_delay: Option<Duration>, s: &Status) -> UpstreamError {
+fn from_google_status(
+    http_status: u16,
+    header_delay: Option<Duration>,
+    s: &Status,
+) -> UpstreamError {
     let name = s.status.as_deref().unwrap_or_default();
     let msg = s.message.to_ascii_lowercase();
     let class = match name {
@@ -77,7 +81,8 @@ fn from_google_status(http_status: u16, header_delay: Option<Duration>, s: &Stat
         "INVALID_ARGUMENT" | "FAILED_PRECONDITION" | "OUT_OF_RANGE" => {
             if http_status == 413 {
                 ErrorClass::PayloadTooLarge
-            } else if error_reason(s) == Some("API_KEY_INVALID") || msg.contains("api key not valid")
+            } else if error_reason(s) == Some("API_KEY_INVALID")
+                || msg.contains("api key not valid")
             {
                 ErrorClass::Auth
             } else if is_context_length(&msg) {
@@ -196,7 +201,9 @@ pub(crate) fn status_body(error: &UpstreamError) -> (u16, Value) {
             }
         }
         ErrorClass::ContextLengthExceeded if !is_context_length(&message.to_ascii_lowercase()) => {
-            message = format!("The input token count exceeds the maximum number of tokens allowed. {message}");
+            message = format!(
+                "The input token count exceeds the maximum number of tokens allowed. {message}"
+            );
         }
         _ => {}
     }

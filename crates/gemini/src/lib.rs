@@ -20,7 +20,10 @@
 //! - Tool results become `functionResponse {id, name, response: {"result": ...}}` in a user
 //!   turn; the name comes from the assistant call with that `tool_call_id`.
 //! - Function calls without an id (the Developer API often omits them) get `call_<n>`, `n`
-//!   being the call's position in the candidate. Ids are sent back as given.
+//!   being the call's position in the candidate; such ids are left out again when the call
+//!   and its result go back to Gemini. Other ids (Gemini's own, or another provider's after a
+//!   failover) are sent as given. Gemini 3's `thoughtSignature` rides in the id (see
+//!   `signature.rs`) and is restored on the way back.
 //! - `reasoning_effort` → `thinkingConfig.thinkingBudget` (none 0, minimal 512, low 1024,
 //!   medium 8192, high 24576) with `includeThoughts` when thinking is on. `thinkingLevel`
 //!   (Gemini 3) can be sent through `extra`.
@@ -38,6 +41,7 @@ mod request;
 mod response;
 mod server_request;
 mod server_response;
+mod signature;
 mod stream;
 pub mod wire;
 

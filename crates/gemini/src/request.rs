@@ -7,8 +7,7 @@ use http::header::{HeaderValue, CONTENT_TYPE};
 use serde_json::{Map, Value};
 use switchyard_core::{
     ChatRequest, Content as CanonContent, ContentPart, Message, ReasoningEffort, ResponseFormat,
-    Role, SafetyThreshold, Target, ToolChoice, TranslateError, UnsupportedPolicy,
-    UpstreamRequest,
+    Role, SafetyThreshold, Target, ToolChoice, TranslateError, UnsupportedPolicy, UpstreamRequest,
 };
 
 use crate::wire::{
@@ -205,7 +204,9 @@ fn generation_config(
 ) -> Result<Option<GenerationConfig>, TranslateError> {
     let int = |name: &str, v: u32| -> Result<u32, TranslateError> {
         if v > i32::MAX as u32 {
-            return Err(TranslateError::Invalid(format!("{name} {v} is out of range")));
+            return Err(TranslateError::Invalid(format!(
+                "{name} {v} is out of range"
+            )));
         }
         Ok(v)
     };
@@ -467,12 +468,14 @@ fn assistant_parts(m: &Message) -> Result<Vec<Part>, TranslateError> {
                 }
             }
         };
+        let signature = crate::signature::split(&c.id).1;
         parts.push(Part {
             function_call: Some(FunctionCall {
-                id: (!c.id.is_empty()).then(|| c.id.clone()),
+                id: wire_id(&c.id),
                 name: c.name.clone(),
                 args: Some(args),
             }),
+            thought_signature: signature.map(str::to_string),
             ..Part::default()
         });
     }
@@ -498,10 +501,20 @@ fn tool_result_part(m: &Message, names: &HashMap<&str, &str>) -> Result<Part, Tr
     response.insert("result".into(), result);
     Ok(Part {
         function_response: Some(FunctionResponse {
-            id: (!id.is_empty()).then(|| id.to_string()),
+            id: wire_id(id),
             name: name.to_string(),
             response,
         }),
         ..Part::default()
     })
+}
+
+/// The id to show Gemini: ours without the signature, and none for the `call_<n>` ids we
+/// made up for calls Gemini sent without one (so it gets back exactly what it sent).
+fn wire_id(id: &str) -> Option<String> {
+    let base = crate::signature::split(id).0;
+    let synthetic = base
+        .strip_prefix("call_")
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    (!base.is_empty() && !synthetic).then(|| base.to_string())
 }

@@ -70,7 +70,10 @@ fn choice(position: usize, c: &Candidate) -> Choice {
         if let Some(call) = &part.function_call {
             let index = message.tool_calls.len();
             message.tool_calls.push(ToolCall {
-                id: call_id(call.id.as_deref(), index),
+                id: crate::signature::join(
+                    call_id(call.id.as_deref(), index),
+                    part.thought_signature.as_deref(),
+                ),
                 name: call.name.clone(),
                 arguments: args_text(call.args.as_ref()),
             });
@@ -112,8 +115,14 @@ pub(crate) fn finish_reason(native: &str, has_tool_calls: bool) -> FinishReason 
         "STOP" if has_tool_calls => FinishReason::ToolCalls,
         "STOP" => FinishReason::Stop,
         "MAX_TOKENS" => FinishReason::Length,
-        "SAFETY" | "RECITATION" | "BLOCKLIST" | "PROHIBITED_CONTENT" | "SPII" | "IMAGE_SAFETY"
-        | "IMAGE_PROHIBITED_CONTENT" | "IMAGE_RECITATION" => FinishReason::ContentFilter,
+        "SAFETY"
+        | "RECITATION"
+        | "BLOCKLIST"
+        | "PROHIBITED_CONTENT"
+        | "SPII"
+        | "IMAGE_SAFETY"
+        | "IMAGE_PROHIBITED_CONTENT"
+        | "IMAGE_RECITATION" => FinishReason::ContentFilter,
         _ => FinishReason::Other,
     }
 }

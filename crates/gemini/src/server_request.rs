@@ -34,7 +34,9 @@ pub(crate) fn parse(path_model: Option<&str>, body: &[u8]) -> Result<ChatRequest
         .map(str::to_string)
         .unwrap_or(model);
     if native.contents.is_empty() {
-        return Err(invalid("* GenerateContentRequest.contents: contents is not specified"));
+        return Err(invalid(
+            "* GenerateContentRequest.contents: contents is not specified",
+        ));
     }
 
     let mut req = ChatRequest {
@@ -45,8 +47,10 @@ pub(crate) fn parse(path_model: Option<&str>, body: &[u8]) -> Result<ChatRequest
     };
     if let Some(system) = &native.system_instruction {
         for p in &system.parts {
-            req.messages
-                .push(Message::text(Role::System, p.text.clone().unwrap_or_default()));
+            req.messages.push(Message::text(
+                Role::System,
+                p.text.clone().unwrap_or_default(),
+            ));
         }
     }
     messages(&native.contents, &mut req.messages)?;
@@ -58,10 +62,18 @@ pub(crate) fn parse(path_model: Option<&str>, body: &[u8]) -> Result<ChatRequest
     Ok(req)
 }
 
+/// A call of the latest model turn not yet answered. `id` is the canonical id (signature
+/// included), `base` the one Gemini's `functionResponse.id` uses.
+struct Pending {
+    id: String,
+    base: String,
+    name: String,
+}
+
 fn messages(contents: &[Content], out: &mut Vec<Message>) -> Result<(), UpstreamError> {
     // Calls of the latest model turn not yet answered, to give id-less responses the id we
     // gave their call.
-    let mut pending: Vec<(String, String)> = Vec::new();
+    let mut pending: Vec<Pending> = Vec::new();
     for c in contents {
         match c.role.as_deref() {
             Some("model") => {
@@ -75,8 +87,14 @@ fn messages(contents: &[Content], out: &mut Vec<Message>) -> Result<(), Upstream
                         slot.get_or_insert_with(String::new).push_str(t);
                     }
                     if let Some(call) = &p.function_call {
-                        let id = crate::response::call_id(call.id.as_deref(), m.tool_calls.len());
-                        pending.push((id.clone(), call.name.clone()));
+                        let base = crate::response::call_id(call.id.as_deref(), m.tool_calls.len());
+                        let id =
+                            crate::signature::join(base.clone(), p.thought_signature.as_deref());
+                        pending.push(Pending {
+                            id: id.clone(),
+                            base,
+                            name: call.name.clone(),
+                        });
                         m.tool_calls.push(ToolCall {
                             id,
                             name: call.name.clone(),
@@ -97,7 +115,7 @@ fn messages(contents: &[Content], out: &mut Vec<Message>) -> Result<(), Upstream
 
 fn user_turn(
     parts: &[Part],
-    pending: &mut Vec<(String, String)>,
+    pending: &mut Vec<Pending>,
     out: &mut Vec<Message>,
 ) -> Result<(), UpstreamError> {
     let mut run: Vec<ContentPart> = Vec::new();
@@ -130,12 +148,12 @@ fn user_turn(
         } else if let Some(fr) = &p.function_response {
             flush(&mut run, out);
             let id = match fr.id.as_deref().filter(|i| !i.is_empty()) {
-                Some(id) => {
-                    pending.retain(|(pid, _)| pid != id);
-                    id.to_string()
-                }
-                None => match pending.iter().position(|(_, n)| *n == fr.name) {
-                    Some(i) => pending.remove(i).0,
+                Some(id) => match pending.iter().position(|p| p.base == id) {
+                    Some(i) => pending.remove(i).id,
+                    None => id.to_string(),
+                },
+                None => match pending.iter().position(|p| p.name == fr.name) {
+                    Some(i) => pending.remove(i).id,
                     None => fr.name.clone(),
                 },
             };
@@ -196,7 +214,9 @@ fn tools(native: &GenerateContentRequest, req: &mut ChatRequest) -> Result<(), U
         return Ok(());
     };
     req.tool_choice = match (fc.mode, fc.allowed_function_names.as_slice()) {
-        (Some(FunctionCallingMode::Any), [name]) => Some(ToolChoice::Function { name: name.clone() }),
+        (Some(FunctionCallingMode::Any), [name]) => {
+            Some(ToolChoice::Function { name: name.clone() })
+        }
         (Some(FunctionCallingMode::Any), _) => Some(ToolChoice::Required),
         (Some(FunctionCallingMode::None), _) => Some(ToolChoice::None),
         (Some(FunctionCallingMode::Auto), _) => Some(ToolChoice::Auto),
@@ -266,7 +286,11 @@ fn generation(mut g: GenerationConfig, req: &mut ChatRequest) -> Result<(), Upst
     req.logprobs = g.response_logprobs;
     req.top_logprobs = g.logprobs;
     let mut rest = std::mem::take(&mut g.extra);
-    req.response_format = match (g.response_mime_type.as_deref(), &g.response_json_schema, &g.response_schema) {
+    req.response_format = match (
+        g.response_mime_type.as_deref(),
+        &g.response_json_schema,
+        &g.response_schema,
+    ) {
         (Some("application/json"), Some(schema), _) => Some(ResponseFormat::JsonSchema {
             name: "response".into(),
             description: None,
@@ -284,7 +308,10 @@ fn generation(mut g: GenerationConfig, req: &mut ChatRequest) -> Result<(), Upst
         _ => {
             // Other MIME types (`text/x.enum`) have no canonical form: keep them verbatim.
             for (k, v) in [
-                ("responseMimeType", g.response_mime_type.clone().map(Value::String)),
+                (
+                    "responseMimeType",
+                    g.response_mime_type.clone().map(Value::String),
+                ),
                 ("responseJsonSchema", g.response_json_schema.clone()),
                 ("responseSchema", g.response_schema.clone()),
             ] {

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 use switchyard_core::{
-    ChatResponse, ErrorClass, FinishReason, StreamEncoder, StreamEvent, StreamMeta,
-    UpstreamError, Usage,
+    ChatResponse, ErrorClass, FinishReason, StreamEncoder, StreamEvent, StreamMeta, UpstreamError,
+    Usage,
 };
 
 use crate::errors;
@@ -58,9 +58,15 @@ pub(crate) fn usage_metadata(u: &Usage) -> Value {
         }
     };
     put("promptTokenCount", u.input_tokens);
-    put("candidatesTokenCount", u.output_tokens.saturating_sub(reasoning));
+    put(
+        "candidatesTokenCount",
+        u.output_tokens.saturating_sub(reasoning),
+    );
     put("totalTokenCount", u.total_tokens);
-    put("cachedContentTokenCount", u.cached_input_tokens.unwrap_or(0));
+    put(
+        "cachedContentTokenCount",
+        u.cached_input_tokens.unwrap_or(0),
+    );
     put("thoughtsTokenCount", reasoning);
     Value::Object(m)
 }
@@ -72,12 +78,14 @@ fn function_call_part(id: &str, name: &str, arguments: &str) -> Part {
         _ if arguments.trim().is_empty() => Map::new(),
         _ => Map::from_iter([("arguments".to_string(), Value::String(arguments.into()))]),
     };
+    let (id, signature) = crate::signature::split(id);
     Part {
         function_call: Some(FunctionCall {
             id: (!id.is_empty()).then(|| id.to_string()),
             name: name.to_string(),
             args: Some(args),
         }),
+        thought_signature: signature.map(str::to_string),
         ..Part::default()
     }
 }
@@ -162,7 +170,16 @@ fn blocked_body(error: &UpstreamError) -> Value {
     let reason = error
         .provider_code
         .as_deref()
-        .filter(|c| ["SAFETY", "OTHER", "BLOCKLIST", "PROHIBITED_CONTENT", "IMAGE_SAFETY"].contains(c))
+        .filter(|c| {
+            [
+                "SAFETY",
+                "OTHER",
+                "BLOCKLIST",
+                "PROHIBITED_CONTENT",
+                "IMAGE_SAFETY",
+            ]
+            .contains(c)
+        })
         .unwrap_or("SAFETY");
     let native = GenerateContentResponse {
         prompt_feedback: Some(PromptFeedback {
@@ -276,7 +293,8 @@ impl StreamEncoder for GeminiStreamEncoder {
         }
         match event {
             StreamEvent::Start { .. } => {}
-            StreamEvent::TextDelta { choice, text } | StreamEvent::RefusalDelta { choice, text } => {
+            StreamEvent::TextDelta { choice, text }
+            | StreamEvent::RefusalDelta { choice, text } => {
                 self.flush_calls(Some(*choice), out);
                 self.parts_chunk(*choice, vec![Part::text(text.clone())], out);
             }

@@ -62,7 +62,7 @@ impl StreamParser for GeminiStreamParser {
             let choice = cand.index.unwrap_or(position as u32);
             let state = self.choices.entry(choice).or_default();
             for part in cand.content.iter().flat_map(|c| &c.parts) {
-                if let Some(text) = part.text.clone() {
+                if let Some(text) = part.text.clone().filter(|t| !t.is_empty()) {
                     out.push(if part.thought {
                         StreamEvent::ReasoningDelta { choice, text }
                     } else {
@@ -75,7 +75,10 @@ impl StreamParser for GeminiStreamParser {
                     out.push(StreamEvent::ToolCallStart {
                         choice,
                         index,
-                        id: call_id(call.id.as_deref(), index as usize),
+                        id: crate::signature::join(
+                            call_id(call.id.as_deref(), index as usize),
+                            part.thought_signature.as_deref(),
+                        ),
                         name: call.name.clone(),
                     });
                     out.push(StreamEvent::ToolCallArguments {

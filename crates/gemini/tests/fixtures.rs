@@ -56,7 +56,11 @@ fn requests() {
             std::fs::write(&expected_path, text).unwrap();
             panic!("{case}: wrote new request.json; review it and run again");
         }
-        assert_eq!(body, read_json(&expected_path), "{case}: request.json differs");
+        assert_eq!(
+            body,
+            read_json(&expected_path),
+            "{case}: request.json differs"
+        );
 
         // native → canonical (server side) → native: nothing lost that we send.
         let back = GeminiServer
@@ -98,7 +102,8 @@ fn normal_form(native: &Value) -> Value {
                 if let Some(fc) = p.get("functionCall") {
                     let id = fc["id"].as_str().map(str::to_string).unwrap_or(format!("call_{calls}"));
                     calls += 1;
-                    parts.push(json!({"id": id, "name": fc["name"], "args": fc.get("args").cloned().unwrap_or(json!({}))}));
+                    parts.push(json!({"id": id, "name": fc["name"], "args": fc.get("args").cloned().unwrap_or(json!({})),
+                                      "signature": p["thoughtSignature"]}));
                 }
             }
             json!({
@@ -168,7 +173,10 @@ fn responses() {
                         u.native = None;
                     }
                 }
-                assert_eq!(again, resp, "{case}: canonical → native → canonical differs");
+                assert_eq!(
+                    again, resp,
+                    "{case}: canonical → native → canonical differs"
+                );
             }
             Err(e) => {
                 let (code, body) = GeminiServer.encode_error(&e);
@@ -211,7 +219,11 @@ fn streams() {
         let expected = stream_json(&whole);
 
         let every_byte: Vec<usize> = (1..bytes.len()).collect();
-        assert_eq!(stream_json(&replay(&bytes, &every_byte)), expected, "{case}: byte by byte");
+        assert_eq!(
+            stream_json(&replay(&bytes, &every_byte)),
+            expected,
+            "{case}: byte by byte"
+        );
 
         let mut runner = TestRunner::new(Config {
             cases: 48,
@@ -238,7 +250,11 @@ fn streams() {
             assert_eq!(err.class, ErrorClass::StreamInterrupted, "{case}");
             // Cut inside the last frame: the same.
             let mid = replay(&bytes[..bytes.len() - 10], &[]);
-            assert_eq!(mid.end.unwrap_err().class, ErrorClass::StreamInterrupted, "{case}");
+            assert_eq!(
+                mid.end.unwrap_err().class,
+                ErrorClass::StreamInterrupted,
+                "{case}"
+            );
         }
 
         // Server side: the events re-encoded parse back to the same events.

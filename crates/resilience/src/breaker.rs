@@ -394,6 +394,9 @@ mod tests {
             fail(&b);
         }
         let r = b.acquire().unwrap_err().retry_in;
-        assert!(r >= Duration::from_millis(900) && r <= Duration::from_millis(1100), "{r:?}");
+        assert!(
+            r >= Duration::from_millis(900) && r <= Duration::from_millis(1100),
+            "{r:?}"
+        );
     }
 }

@@ -103,20 +103,27 @@ async fn handle(
 
     let fault = lock(&state.plan).take();
     let n = state.counter.fetch_add(1, Ordering::Relaxed) + 1;
-    lock(&state.log).push(LoggedRequest {
-        path: if query.is_empty() {
-            path.clone()
-        } else {
-            format!("{path}?{query}")
-        },
-        had_api_key,
-        fault: fault.clone(),
-        body: if state.config.log_bodies {
-            body.clone()
-        } else {
-            Bytes::new()
-        },
-    });
+    {
+        let mut log = lock(&state.log);
+        // Bounded, so a long-running mock under load does not grow without end.
+        if log.len() >= 100_000 {
+            log.drain(..50_000);
+        }
+        log.push(LoggedRequest {
+            path: if query.is_empty() {
+                path.clone()
+            } else {
+                format!("{path}?{query}")
+            },
+            had_api_key,
+            fault: fault.clone(),
+            body: if state.config.log_bodies {
+                body.clone()
+            } else {
+                Bytes::new()
+            },
+        });
+    }
 
     let server = &state.server;
     let mut request = match server.parse_request(path_model.as_deref(), &body) {

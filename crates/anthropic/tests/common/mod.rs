@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use switchyard_anthropic::{Anthropic, AnthropicServer};
 use switchyard_core::{
-    ChatRequest, Provider, ServerSide, StreamEvent, StreamMeta, StreamParser, Target,
-    TranslateError, UnsupportedPolicy, UpstreamError, UpstreamRequest,
+    ChatRequest, Provider, ServerSide, StreamEvent, StreamMeta, Target, TranslateError,
+    UnsupportedPolicy, UpstreamError, UpstreamRequest,
 };
 use switchyard_spec_check::{check, specs_dir, Api};
 use switchyard_sse::SseDecoder;
@@ -124,7 +124,11 @@ pub fn frames(bytes: &[u8]) -> Vec<(String, Value)> {
 /// Validates every frame of an encoded stream and checks that `event:` names its `type`.
 pub fn spec_valid_stream(bytes: &[u8]) {
     for (name, data) in frames(bytes) {
-        assert_eq!(Some(name.as_str()), data["type"].as_str(), "event name ≠ type");
+        assert_eq!(
+            Some(name.as_str()),
+            data["type"].as_str(),
+            "event name ≠ type"
+        );
         if name == "error" {
             spec_valid("ErrorResponse", &data);
         } else {

@@ -133,9 +133,15 @@ impl Harness {
         assert!(!text.contains(KEY), "API key leaked to the client: {text}");
         let mut decoder = switchyard_sse::SseDecoder::new();
         let mut frames = Vec::new();
-        decoder.feed(text.as_bytes(), &mut frames).expect("valid SSE");
+        decoder
+            .feed(text.as_bytes(), &mut frames)
+            .expect("valid SSE");
         assert!(!decoder.finish(), "stream ended mid-frame: {text}");
-        (status, headers, frames.into_iter().map(|f| f.data).collect())
+        (
+            status,
+            headers,
+            frames.into_iter().map(|f| f.data).collect(),
+        )
     }
 }
 
@@ -157,7 +163,11 @@ pub fn stream_text(payloads: &[String]) -> String {
         .iter()
         .filter(|p| p.as_str() != "[DONE]")
         .filter_map(|p| serde_json::from_str::<Value>(p).ok())
-        .filter_map(|v| v["choices"][0]["delta"]["content"].as_str().map(str::to_string))
+        .filter_map(|v| {
+            v["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_string)
+        })
         .collect()
 }
 

@@ -3,9 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use switchyard_core::{
-    Provider, StreamEvent, Target, UnsupportedPolicy, UpstreamError,
-};
+use switchyard_core::{Provider, StreamEvent, Target, UnsupportedPolicy, UpstreamError};
 use switchyard_gemini::Gemini;
 use switchyard_sse::SseDecoder;
 
