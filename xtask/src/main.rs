@@ -1,1 +1,164 @@
-fn main() {}
+//! `cargo xtask bench [--quick] [--json FILE] [--compare FILE] [--duration SECS] [--rates ...]`
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use xtask::bench::{self, procs::GatewayProcess, report::Report, GatewayHandle, Options};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Switchyard project tasks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Measure the gateway against a direct connection and one nginx hop (see BENCHMARKS.md).
+    Bench(BenchArgs),
+}
+
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// About a minute: 1 s phases, a shorter long run.
+    #[arg(long)]
+    quick: bool,
+    /// Write the figures as JSON.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Print the change of every figure against a saved JSON report.
+    #[arg(long, value_name = "FILE")]
+    compare: Option<PathBuf>,
+    /// Seconds per phase (default 10, or 1 with --quick).
+    #[arg(long, value_name = "SECS")]
+    duration: Option<f64>,
+    /// Open-loop rates in requests per second.
+    #[arg(long, value_delimiter = ',', value_name = "R,R,...")]
+    rates: Option<Vec<u32>>,
+    /// Content chunks per streamed answer.
+    #[arg(long, value_name = "N")]
+    chunks: Option<usize>,
+    /// Requests in the long memory run.
+    #[arg(long, value_name = "N")]
+    long_run: Option<u64>,
+    /// Use this gateway binary instead of building it (`cargo build --release`).
+    #[arg(long, value_name = "PATH")]
+    gateway_bin: Option<PathBuf>,
+    /// Leave out the nginx row even if nginx is installed.
+    #[arg(long)]
+    no_nginx: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Task::Bench(args) => run_bench(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_bench(args: BenchArgs) -> Result<ExitCode, String> {
+    let mut opts = if args.quick {
+        Options::quick()
+    } else {
+        Options::full()
+    };
+    if let Some(d) = args.duration {
+        opts.duration = Duration::try_from_secs_f64(d).map_err(|e| format!("--duration: {e}"))?;
+    }
+    if let Some(r) = args.rates {
+        opts.rates = r;
+    }
+    if let Some(c) = args.chunks {
+        opts.stream_chunks = c;
+    }
+    if let Some(n) = args.long_run {
+        opts.long_run_requests = n;
+    }
+    opts.nginx = !args.no_nginx;
+    let saved = match &args.compare {
+        Some(path) => Some(read_report(path)?),
+        None => None,
+    };
+    let binary = match args.gateway_bin {
+        Some(b) => b,
+        None => build_gateway()?,
+    };
+    let dir = std::env::temp_dir().join(format!("switchyard-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    eprintln!(
+        "bench: gateway {}, logs and configs in {}",
+        binary.display(),
+        dir.display()
+    );
+    let launch = |config: &str| -> Result<Box<dyn GatewayHandle>, String> {
+        Ok(Box::new(GatewayProcess::start(&binary, &dir, config)?))
+    };
+    let report = bench::run(&opts, &dir, &launch)?;
+    print!("{}", report.table());
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+        std::fs::write(path, text + "\n").map_err(|e| format!("{}: {e}", path.display()))?;
+        eprintln!("bench: figures written to {}", path.display());
+    }
+    if let Some(saved) = &saved {
+        println!(
+            "\nchange against {}",
+            args.compare.as_deref().unwrap_or(Path::new("")).display()
+        );
+        print!("{}", bench::report::compare(saved, &report));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(if report.total_errors() == 0 {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!(
+            "bench: {} requests failed (see the notes above)",
+            report.total_errors()
+        );
+        ExitCode::FAILURE
+    })
+}
+
+fn read_report(path: &Path) -> Result<Report, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{}: not a bench report: {e}", path.display()))
+}
+
+/// Builds the gateway in release mode and returns the `switchyard` binary cargo reports.
+fn build_gateway() -> Result<PathBuf, String> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    eprintln!("bench: cargo build --release -p switchyard-gateway");
+    let out = Command::new(cargo)
+        .current_dir(&root)
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "switchyard-gateway",
+            "--bin",
+            "switchyard",
+        ])
+        .arg("--message-format=json-render-diagnostics")
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !out.status.success() {
+        return Err("building the gateway failed".into());
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "switchyard")
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .ok_or_else(|| "cargo built no switchyard binary".to_string())
+}

@@ -33,6 +33,8 @@ enum BlockKind {
 pub struct AnthropicStreamParser {
     started: bool,
     done: bool,
+    /// A `message_delta` carried the stop reason: the answer itself is whole.
+    stopped: bool,
     blocks: HashMap<u32, BlockKind>,
     next_tool: u32,
     /// `message_start` usage, overlaid with every non-null field of later `message_delta`s.
@@ -151,6 +153,7 @@ impl StreamParser for AnthropicStreamParser {
             WireStreamEvent::MessageDelta { delta, usage } => {
                 self.merge_usage(&usage);
                 if let Some(reason) = delta.stop_reason {
+                    self.stopped = true;
                     out.push(StreamEvent::Finish {
                         choice: 0,
                         reason: finish_reason(&reason),
@@ -173,9 +176,16 @@ impl StreamParser for AnthropicStreamParser {
         Ok(())
     }
 
-    fn finish(&mut self, _out: &mut Vec<StreamEvent>) -> Result<(), UpstreamError> {
+    fn finish(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), UpstreamError> {
         if self.done {
             return Ok(());
+        }
+        if self.stopped {
+            // Stop reason seen, only `message_stop` missing: hand over the usage we have so a
+            // caller that accepts the finished answer can still report it.
+            out.push(StreamEvent::Usage(usage_from_native(&Value::Object(
+                self.usage.clone(),
+            ))));
         }
         let what = if self.started {
             "stream ended before message_stop"

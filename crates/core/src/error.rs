@@ -222,12 +222,21 @@ impl UpstreamError {
         self
     }
 
-    /// A malformed upstream body or event.
+    /// A malformed upstream body or event. Carries the code [`UpstreamError::MALFORMED`] so a
+    /// stream reader can tell one bad frame (skippable) from a failed stream.
     pub fn malformed(what: impl std::fmt::Display) -> Self {
         UpstreamError::new(
             ErrorClass::StreamInterrupted,
             format!("malformed upstream data: {what}"),
         )
+        .with_code(Self::MALFORMED)
+    }
+
+    /// `provider_code` of errors made by [`UpstreamError::malformed`].
+    pub const MALFORMED: &'static str = "malformed_upstream_data";
+
+    pub fn is_malformed(&self) -> bool {
+        self.provider_code.as_deref() == Some(Self::MALFORMED)
     }
 }
 

@@ -159,6 +159,17 @@ pub struct ModelRoute {
     #[serde(default)]
     #[schemars(with = "String")]
     pub on_unsupported: UnsupportedPolicy,
+    /// When a stream breaks after content was sent, continue the answer on the next target
+    /// (prefill where the target accepts it, else regenerate and skip the text already sent).
+    #[serde(default = "yes")]
+    pub continue_streams: bool,
+    /// Fail over when a target filters the content (off: the client gets the provider's reason).
+    #[serde(default)]
+    pub failover_on_content_filter: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

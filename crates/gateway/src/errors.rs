@@ -232,13 +232,10 @@ pub fn policy_table_markdown() -> String {
     for class in ErrorClass::ALL {
         let p = class.policy();
         let retries = match class {
-            ErrorClass::RateLimited { .. } => {
-                "when it is the last target and Retry-After is short".to_string()
+            ErrorClass::RateLimited { .. } => "once, when Retry-After is short".to_string(),
+            _ if p.retries_on_same_target > 0 => {
+                format!("{}, within the retry budget", p.retries_on_same_target)
             }
-            _ if p.retries_on_same_target > 0 => format!(
-                "{} (last target only, within the retry budget)",
-                p.retries_on_same_target
-            ),
             _ => "no".to_string(),
         };
         out.push_str(&format!(

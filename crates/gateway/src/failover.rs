@@ -1,9 +1,10 @@
 //! Failover across a route's targets: the one loop both the plain and the streamed paths use.
 //!
 //! Per target, in order: the breaker admits or skips it; the attempt runs; its error class
-//! decides (through [`ErrorClass::policy`], and nothing else) whether to stop, retry the same
-//! target, or move on. Retries on the same target happen only when no fallback is left (with a
-//! fallback, moving on answers sooner) and only within the retry budget.
+//! decides (through [`ErrorClass::policy`]) whether to stop, retry the same target, or move on.
+//! Two refinements: a short `Retry-After` on a 429 is waited out on the same target and a 500 is
+//! retried once there (both within the retry budget); a context-length failure moves on only
+//! to targets with a larger configured window.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -43,9 +44,19 @@ where
     policy.budget.deposit();
     let mut attempts: Vec<AttemptRecord> = Vec::new();
     let mut shortest_wait: Option<Duration> = None;
-    let n = route.targets.len();
-    for (i, target) in route.targets.iter().enumerate() {
-        let is_last = i + 1 == n;
+    // Set after a context-length failure: only targets with a larger window are worth trying.
+    let mut needs_window: Option<u32> = None;
+    let mut context_error: Option<(UpstreamError, String)> = None;
+    for target in route.targets.iter() {
+        if let Some(min) = needs_window {
+            if target.context_window.is_none_or(|w| w <= min) {
+                attempts.push(AttemptRecord::skipped(
+                    target,
+                    "context window not larger than the one exceeded",
+                ));
+                continue;
+            }
+        }
         let mut retried = false;
         loop {
             if Instant::now() >= policy.deadline {
@@ -92,14 +103,36 @@ where
                         permit.success();
                     }
                     attempts.push(AttemptRecord::failure(target, &err));
-                    if !p.fail_over {
+                    if class == ErrorClass::ContextLengthExceeded {
+                        // Never the same model again; a larger window may still fit.
+                        needs_window = Some(
+                            needs_window
+                                .unwrap_or(0)
+                                .max(target.context_window.unwrap_or(0)),
+                        );
+                        if context_error.is_none() {
+                            let mut err = err;
+                            if let Some(w) = target.context_window {
+                                err.message = format!(
+                                    "{} (context window of {}: {w} tokens)",
+                                    err.message, target.name
+                                );
+                            }
+                            context_error = Some((err, target.name.clone()));
+                        }
+                        break;
+                    }
+                    let fail_over = p.fail_over
+                        || (class == ErrorClass::ContentFiltered
+                            && route.failover_on_content_filter);
+                    if !fail_over {
                         return Err(GatewayError::Upstream {
                             error: err,
                             target: target.name.clone(),
                             attempts,
                         });
                     }
-                    if is_last && !retried {
+                    if !retried {
                         if let Some(wait) = same_target_wait(class, policy) {
                             if Instant::now() + wait < policy.deadline && policy.budget.withdraw() {
                                 retried = true;
@@ -112,6 +145,14 @@ where
                 }
             }
         }
+    }
+    if let Some((error, target)) = context_error {
+        // Nothing larger answered: the client gets the clean 400 that names the limit.
+        return Err(GatewayError::Upstream {
+            error,
+            target,
+            attempts,
+        });
     }
     if attempts.iter().all(|a| a.skipped) {
         return Err(GatewayError::Unavailable {

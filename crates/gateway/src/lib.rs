@@ -15,6 +15,7 @@
 //! This is the only crate (with the mock providers in `switchyard-sim`) that does network I/O.
 
 pub mod config;
+pub mod continuation;
 #[cfg(feature = "sim")]
 pub mod demo;
 pub mod errors;

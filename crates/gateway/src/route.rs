@@ -27,6 +27,7 @@ pub struct RouteTarget {
     pub breaker: Arc<Breaker>,
     pub accepts_prefill: bool,
     pub on_unsupported: UnsupportedPolicy,
+    pub context_window: Option<u32>,
 }
 
 impl RouteTarget {
@@ -65,6 +66,8 @@ impl std::fmt::Debug for RouteTarget {
 pub struct Route {
     pub alias: String,
     pub targets: Vec<Arc<RouteTarget>>,
+    pub continue_streams: bool,
+    pub failover_on_content_filter: bool,
 }
 
 /// Builds every route. Fails only on things the config parser cannot see (an HTTP client
@@ -117,6 +120,7 @@ pub fn build(config: &Config) -> Result<HashMap<String, Arc<Route>>, String> {
                     .accepts_prefill
                     .unwrap_or(provider.capabilities().assistant_prefill),
                 on_unsupported: route.on_unsupported,
+                context_window: t.context_window,
             }));
         }
         routes.insert(
@@ -124,6 +128,8 @@ pub fn build(config: &Config) -> Result<HashMap<String, Arc<Route>>, String> {
             Arc::new(Route {
                 alias: alias.clone(),
                 targets,
+                continue_streams: route.continue_streams,
+                failover_on_content_filter: route.failover_on_content_filter,
             }),
         );
     }

@@ -159,7 +159,7 @@ async fn complete(
 
 async fn stream_chat(
     gw: &Arc<Gateway>,
-    route: &Route,
+    route: &Arc<Route>,
     request: ChatRequest,
     policy: &Policy<'_>,
 ) -> Result<Response, GatewayError> {
@@ -174,7 +174,14 @@ async fn stream_chat(
         Box::new(OpenAiStreamEncoder::new(meta, request.include_usage));
     let (tx, mut rx) = mpsc::channel::<Bytes>(32);
     let target = Arc::clone(&won.target);
-    tokio::spawn(streaming::relay(won.value, encoder, target, won.permit, tx));
+    let ctx = streaming::RelayContext {
+        route: Arc::clone(route),
+        request,
+        deadline,
+    };
+    tokio::spawn(streaming::relay(
+        ctx, won.value, encoder, target, won.permit, tx,
+    ));
     let body_stream = futures_util::stream::poll_fn(move |cx| {
         rx.poll_recv(cx)
             .map(|o| o.map(Ok::<Bytes, std::convert::Infallible>))

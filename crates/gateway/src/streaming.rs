@@ -29,7 +29,15 @@ pub struct UpstreamStream {
     events: Vec<StreamEvent>,
     queue: VecDeque<StreamEvent>,
     ended: bool,
+    /// A finish reason was seen: the answer is whole even if the terminal marker never comes.
+    saw_finish: bool,
+    malformed_frames: u32,
+    target_name: String,
 }
+
+/// Broken frames tolerated per stream before it counts as failed: one garbled event from a
+/// proxy is skipped, a stream of garbage is not.
+const MAX_MALFORMED_FRAMES: u32 = 3;
 
 impl UpstreamStream {
     pub fn new(target: &RouteTarget, response: reqwest::Response, deadlines: Deadlines) -> Self {
@@ -42,6 +50,9 @@ impl UpstreamStream {
             events: Vec::new(),
             queue: VecDeque::new(),
             ended: false,
+            saw_finish: false,
+            malformed_frames: 0,
+            target_name: target.name.clone(),
         }
     }
 
@@ -77,7 +88,13 @@ impl UpstreamStream {
                     if self.parser.is_done() {
                         break;
                     }
-                    self.parser.feed(&frame, &mut self.events)?;
+                    if let Err(e) = self.parser.feed(&frame, &mut self.events) {
+                        if !e.is_malformed() || self.malformed_frames >= MAX_MALFORMED_FRAMES {
+                            return Err(e);
+                        }
+                        self.malformed_frames += 1;
+                        tracing::warn!(target = %self.target_name, "skipped a malformed stream frame: {}", e.message);
+                    }
                 }
                 if self.parser.is_done() {
                     // Terminal event seen: whatever follows is not ours to wait for.
@@ -86,10 +103,21 @@ impl UpstreamStream {
             }
             None => {
                 self.decoder.finish();
-                self.parser.finish(&mut self.events)?;
+                if let Err(e) = self.parser.finish(&mut self.events) {
+                    if !self.saw_finish {
+                        return Err(e);
+                    }
+                    // Finished but unterminated (no `[DONE]`): the answer is whole; finalise
+                    // now rather than wait for a sentinel that will not come.
+                    tracing::info!(target = %self.target_name, "stream ended without its terminal event after finishing: {}", e.message);
+                }
                 self.ended = true;
             }
         }
+        self.saw_finish |= self
+            .events
+            .iter()
+            .any(|e| matches!(e, StreamEvent::Finish { .. }));
         self.queue.extend(self.events.drain(..));
         Ok(())
     }
@@ -137,10 +165,22 @@ pub async fn open_until_content(
     }
 }
 
+/// What the relay needs to continue a broken stream on another target.
+pub struct RelayContext {
+    pub route: Arc<crate::route::Route>,
+    pub request: switchyard_core::ChatRequest,
+    pub deadline: Instant,
+}
+
 /// Relays the rest of a stream to the client. Runs in its own task; ends when the upstream
-/// ends, fails, or the client goes away (the channel closes), which drops the upstream
-/// connection at once so no tokens are spent for nobody.
+/// ends, fails for good, or the client goes away (the channel closes), which drops the
+/// upstream connection at once so no tokens are spent for nobody.
+///
+/// When the upstream breaks after text was sent and the route allows it, the answer is
+/// continued on another target (see [`crate::continuation`]): the client gets one whole answer,
+/// never the same words twice, marked as continued in its final chunk.
 pub async fn relay(
+    ctx: RelayContext,
     prelude: Prelude,
     mut encoder: Box<dyn StreamEncoder>,
     target: Arc<RouteTarget>,
@@ -148,28 +188,60 @@ pub async fn relay(
     tx: mpsc::Sender<Bytes>,
 ) {
     let Prelude { mut stream, held } = prelude;
+    let mut target = target;
+    let mut permit = permit;
+    let mut sent = crate::continuation::Sent::default();
+    let mut filter: Option<crate::continuation::PrefixSkip> = None;
+    let mut usage: Option<switchyard_core::Usage> = None;
+    let mut finishes: Vec<StreamEvent> = Vec::new();
+    let mut served_by = vec![target.name.clone()];
+    let mut tried = vec![target.name.clone()];
+    let mut pending: VecDeque<StreamEvent> = held.into();
     let mut buf = Vec::with_capacity(1024);
-    for ev in &held {
-        encoder.encode(ev, &mut buf);
-    }
-    if !buf.is_empty()
-        && tx
-            .send(Bytes::from(std::mem::take(&mut buf)))
-            .await
-            .is_err()
-    {
-        return;
-    }
     loop {
-        let next = tokio::select! {
-            next = stream.next() => next,
-            _ = tx.closed() => {
-                tracing::info!(target = %target.name, "client went away; upstream request cancelled");
-                return;
-            }
+        let next = match pending.pop_front() {
+            Some(ev) => Ok(Some(ev)),
+            None => tokio::select! {
+                next = stream.next() => next,
+                _ = tx.closed() => {
+                    tracing::info!(target = %target.name, "client went away; upstream request cancelled");
+                    return;
+                }
+            },
         };
         match next {
             Ok(Some(ev)) => {
+                let ev = match filter.as_mut() {
+                    None => Some(ev),
+                    Some(f) => match f.pass(ev) {
+                        Ok(ev) => ev,
+                        Err(why) => {
+                            permit.success();
+                            let err = UpstreamError::new(ErrorClass::StreamInterrupted, format!(
+                                "the stream from {} broke after part of the answer was sent, and {} regenerated a different answer ({why}); the answer is incomplete",
+                                served_by[0], target.name
+                            ));
+                            encoder.error(&err, &mut buf);
+                            let _ = tx.send(Bytes::from(buf)).await;
+                            return;
+                        }
+                    },
+                };
+                let Some(ev) = ev else { continue };
+                if let StreamEvent::Usage(u) = &ev {
+                    // Held to the end: a continued answer bills every attempt, summed.
+                    match usage.as_mut() {
+                        Some(total) => total.add(u),
+                        None => usage = Some(u.clone()),
+                    }
+                    continue;
+                }
+                if matches!(ev, StreamEvent::Finish { .. }) {
+                    // Held to the end too, so the final chunk can say how it was served.
+                    finishes.push(ev);
+                    continue;
+                }
+                sent.record(&ev);
                 encoder.encode(&ev, &mut buf);
                 if buf.is_empty() {
                     continue;
@@ -185,7 +257,17 @@ pub async fn relay(
                 buf.reserve(1024);
             }
             Ok(None) => {
+                for ev in finishes.drain(..) {
+                    encoder.encode(&ev, &mut buf);
+                }
+                if let Some(u) = usage.take() {
+                    encoder.encode(&StreamEvent::Usage(u), &mut buf);
+                }
                 encoder.finish(&mut buf);
+                if served_by.len() > 1 {
+                    crate::continuation::mark_continued(&mut buf, &served_by);
+                    tracing::info!(route = %ctx.route.alias, served_by = ?served_by, "stream continued across targets");
+                }
                 let _ = tx.send(Bytes::from(buf)).await;
                 permit.success();
                 return;
@@ -198,18 +280,31 @@ pub async fn relay(
                     "stream failed after content was sent: {}",
                     err.message
                 );
-                let client_err = UpstreamError::new(
-                    err.class,
-                    format!(
-                        "the upstream stream from target {} broke after part of the answer was sent: {}",
-                        target.name, err.message
-                    ),
-                );
-                encoder.error(&client_err, &mut buf);
-                let _ = tx.send(Bytes::from(buf)).await;
                 if err.class.policy().trips_breaker {
                     permit.failure(err.class.name());
+                } else {
+                    drop(permit);
                 }
+                let original = format!(
+                    "the stream from {} broke after part of the answer was sent: {}",
+                    target.name, err.message
+                );
+                if ctx.route.continue_streams && sent.continuable() {
+                    if let Some(next) = crate::continuation::resume(&ctx, &sent, &mut tried).await {
+                        tracing::info!(from = %target.name, to = %next.target.name, prefill = next.prefill, "continuing a broken stream");
+                        stream = next.prelude.stream;
+                        pending = next.prelude.held.into();
+                        filter = (!next.prefill)
+                            .then(|| crate::continuation::PrefixSkip::new(sent.text()));
+                        target = next.target;
+                        permit = next.permit;
+                        served_by.push(target.name.clone());
+                        continue;
+                    }
+                }
+                let client_err = UpstreamError::new(err.class, original);
+                encoder.error(&client_err, &mut buf);
+                let _ = tx.send(Bytes::from(buf)).await;
                 return;
             }
         }

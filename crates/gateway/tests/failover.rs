@@ -66,9 +66,26 @@ async fn primary_429_is_answered_by_the_fallback() {
 }
 
 #[tokio::test]
-async fn primary_500_502_504_and_529_fail_over() {
-    for code in [500, 502, 504, 529] {
+async fn primary_504_and_529_fail_over() {
+    for code in [504, 529] {
         fails_over_on(status(code)).await;
+    }
+}
+
+#[tokio::test]
+async fn primary_500_and_502_are_retried_once_then_fail_over() {
+    for code in [500, 502] {
+        let h = harness(TWO, "").await;
+        h.fault(0, status(code), 2);
+        let (st, headers, body) = h.chat(user("hi")).await;
+        assert_eq!(st, 200, "{code}: {body}");
+        assert_eq!(content(&body), "Hello from fallback! You said: hi");
+        assert_eq!(header(&headers, "x-switchyard-attempts"), "3");
+        assert_eq!(
+            h.mocks[0].request_count(),
+            2,
+            "{code}: one retry on the primary"
+        );
     }
 }
 

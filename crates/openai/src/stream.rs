@@ -140,7 +140,14 @@ impl StreamParser for OpenAiStreamParser {
         self.feed_data(&frame.data, out)
     }
 
-    fn finish(&mut self, _out: &mut Vec<StreamEvent>) -> Result<(), UpstreamError> {
+    fn finish(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), UpstreamError> {
+        if !self.done {
+            // No `[DONE]`: still hand over the usage seen, for a caller that accepts an
+            // answer which did finish (a finish_reason was sent) but was never terminated.
+            if let Some(u) = self.usage.take() {
+                out.push(StreamEvent::Usage(u));
+            }
+        }
         if self.done {
             Ok(())
         } else {

@@ -37,6 +37,8 @@ pub enum Fault {
     MalformedAfter { chunks: usize },
     /// Send `chunks` content chunks, then end the body cleanly without the terminal event.
     EndWithoutDone { chunks: usize },
+    /// Send the whole answer but leave out the final frame (`[DONE]`, `message_stop`).
+    NoTerminal,
 }
 
 /// A fault and which requests it applies to.

@@ -327,6 +327,9 @@ fn stream_response(
     if !matches!(steps.last(), Some(Step::Cut)) {
         buf.clear();
         encoder.finish(&mut buf);
+        if matches!(fault, Some(Fault::NoTerminal)) {
+            drop_last_frame(&mut buf);
+        }
         if !buf.is_empty() {
             steps.push(Step::Send(Bytes::copy_from_slice(&buf)));
         }
@@ -388,4 +391,15 @@ fn tokio_stream_from<T: Send + Sync + 'static>(
     mut rx: mpsc::Receiver<T>,
 ) -> impl futures_util::Stream<Item = T> + Send + Sync + 'static {
     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+/// Cuts the last SSE frame (the terminal marker) off `buf`.
+fn drop_last_frame(buf: &mut Vec<u8>) {
+    let body = &buf[..buf.len().saturating_sub(2)];
+    let cut = body
+        .windows(2)
+        .rposition(|w| w == b"\n\n")
+        .map(|i| i + 2)
+        .unwrap_or(0);
+    buf.truncate(cut);
 }

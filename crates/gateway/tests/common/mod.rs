@@ -27,21 +27,37 @@ pub async fn harness_with(
     extra: &str,
     tweak: impl Fn(&mut MockConfig),
 ) -> Harness {
+    let with_fields: Vec<(Wire, &str, &str)> = mocks.iter().map(|(w, n)| (*w, *n, "")).collect();
+    harness_targets(&with_fields, extra, tweak).await
+}
+
+/// Like [`harness_with`], with extra inline-table fields per target
+/// (e.g. `context_window = 8000`).
+pub async fn harness_targets(
+    mocks: &[(Wire, &str, &str)],
+    extra: &str,
+    tweak: impl Fn(&mut MockConfig),
+) -> Harness {
     let mut started = Vec::new();
-    for (wire, name) in mocks {
+    for (wire, name, _) in mocks {
         let mut c = MockConfig::new(*wire, *name);
         tweak(&mut c);
         started.push(MockProvider::start(c).await.expect("mock starts"));
     }
     let mut targets = String::new();
-    for (m, (wire, name)) in started.iter().zip(mocks) {
+    for (m, (wire, name, fields)) in started.iter().zip(mocks) {
+        let fields = if fields.is_empty() {
+            String::new()
+        } else {
+            format!(", {fields}")
+        };
         let (provider, base) = match wire {
             Wire::OpenAi => ("openai", format!("{}/v1", m.url())),
             Wire::Anthropic => ("anthropic", m.url()),
             Wire::Gemini => ("gemini", m.url()),
         };
         targets.push_str(&format!(
-            "  {{ name = \"{name}\", provider = \"{provider}\", base_url = \"{base}\", api_key = \"${{TEST_KEY}}\", model = \"{name}-model\" }},\n"
+            "  {{ name = \"{name}\", provider = \"{provider}\", base_url = \"{base}\", api_key = \"${{TEST_KEY}}\", model = \"{name}-model\"{fields} }},\n"
         ));
     }
     let text = format!(
