@@ -87,8 +87,8 @@ impl PrefixSkip {
                     } else {
                         Err(format!("it differs after {} bytes", self.matched))
                     }
-                } else if text.starts_with(rest) {
-                    let tail = text[rest.len()..].to_string();
+                } else if let Some(tail) = text.strip_prefix(rest) {
+                    let tail = tail.to_string();
                     self.matched = self.expected.len();
                     Ok(Some(StreamEvent::TextDelta {
                         choice: 0,
