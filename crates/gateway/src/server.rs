@@ -132,7 +132,12 @@ async fn handle_chat(gw: Arc<Gateway>, req: Request) -> Result<Response, Gateway
             OpenAiServer.encode_response(&response),
         )
             .into_response();
-        annotate(&mut resp, &won.target, attempt_count(&won.attempts));
+        annotate(
+            &mut resp,
+            &won.target,
+            attempt_count(&won.attempts),
+            &response.warnings,
+        );
         Ok(resp)
     }
 }
@@ -169,6 +174,7 @@ async fn stream_chat(
         streaming::open_until_content(target, req, deadline)
     })
     .await?;
+    let warnings = won.value.warnings.clone();
     let meta = streaming::meta_from(&won.value.held, &won.target.model, || gw.next_id());
     let encoder: Box<dyn switchyard_core::StreamEncoder> =
         Box::new(OpenAiStreamEncoder::new(meta, request.include_usage));
@@ -196,17 +202,39 @@ async fn stream_chat(
         http::header::CACHE_CONTROL,
         HeaderValue::from_static("no-cache"),
     );
-    annotate(&mut resp, &won.target, attempt_count(&won.attempts));
+    annotate(
+        &mut resp,
+        &won.target,
+        attempt_count(&won.attempts),
+        &warnings,
+    );
     Ok(resp)
 }
 
-/// Tells the client which target answered and after how many attempts.
-fn annotate(resp: &mut Response, target: &RouteTarget, attempts: usize) {
+/// Tells the client which target answered, after how many attempts, and what (if anything)
+/// was dropped from its request on the way (also in the body's `warnings` when not streamed).
+fn annotate(resp: &mut Response, target: &RouteTarget, attempts: usize, warnings: &[String]) {
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&target.name) {
         h.insert("x-switchyard-target", v);
     }
     h.insert("x-switchyard-attempts", HeaderValue::from(attempts));
+    for w in warnings {
+        // Header values must be visible ASCII; keep the gist of anything else.
+        let ascii: String = w
+            .chars()
+            .map(|c| {
+                if c.is_ascii() && !c.is_ascii_control() {
+                    c
+                } else {
+                    '?'
+                }
+            })
+            .collect();
+        if let Ok(v) = HeaderValue::from_str(&ascii) {
+            h.append("x-switchyard-warning", v);
+        }
+    }
 }
 
 async fn models(State(gw): State<Arc<Gateway>>) -> Response {

@@ -132,6 +132,8 @@ fn expired(which: Expired) -> UpstreamError {
 pub struct Prelude {
     pub stream: UpstreamStream,
     pub held: Vec<StreamEvent>,
+    /// What the provider's request builder dropped (route policy `drop`).
+    pub warnings: Vec<String>,
 }
 
 /// Opens `target` and reads until the first content event. Any failure here is still
@@ -148,6 +150,7 @@ pub async fn open_until_content(
     let header_wait = std::time::Duration::from_millis(t.headers_ms.min(t.first_token_ms));
     let deadlines = Deadlines::start(t.stream(), attempt_deadline);
     let opened = upstream::open(&target, request, header_wait, attempt_deadline).await?;
+    let warnings = opened.warnings;
     let mut stream = UpstreamStream::new(&target, opened.response, deadlines);
     let mut held = Vec::new();
     loop {
@@ -156,10 +159,20 @@ pub async fn open_until_content(
                 let content = ev.is_content();
                 held.push(ev);
                 if content {
-                    return Ok(Prelude { stream, held });
+                    return Ok(Prelude {
+                        stream,
+                        held,
+                        warnings,
+                    });
                 }
             }
-            Ok(None) => return Ok(Prelude { stream, held }),
+            Ok(None) => {
+                return Ok(Prelude {
+                    stream,
+                    held,
+                    warnings,
+                })
+            }
             Err(e) => return Err(upstream::scrub(&target, e)),
         }
     }
@@ -187,7 +200,9 @@ pub async fn relay(
     permit: Permit,
     tx: mpsc::Sender<Bytes>,
 ) {
-    let Prelude { mut stream, held } = prelude;
+    let Prelude {
+        mut stream, held, ..
+    } = prelude;
     let mut target = target;
     let mut permit = permit;
     let mut sent = crate::continuation::Sent::default();

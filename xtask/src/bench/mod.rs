@@ -83,7 +83,7 @@ impl Options {
     pub fn smoke() -> Options {
         Options {
             quick: true,
-            duration: Duration::from_millis(500),
+            duration: Duration::from_millis(250),
             warmup: Duration::from_millis(50),
             rates: vec![50],
             stream_chunks: 20,
