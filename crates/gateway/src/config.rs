@@ -196,6 +196,9 @@ pub struct TargetConfig {
     pub accepts_prefill: Option<bool>,
     /// Context window in tokens, when known.
     pub context_window: Option<u32>,
+    /// Streams slower than this (output tokens per second after the first token) count as a
+    /// soft failure for the breaker even when they complete.
+    pub min_tokens_per_sec: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use switchyard_core::{Provider, Target, UnsupportedPolicy};
-use switchyard_resilience::{Breaker, BreakerConfig};
+use switchyard_resilience::{Breaker, BreakerConfig, LatencyWindow};
 
 use crate::config::{Config, Timeouts};
 use crate::providers;
@@ -28,6 +28,9 @@ pub struct RouteTarget {
     pub accepts_prefill: bool,
     pub on_unsupported: UnsupportedPolicy,
     pub context_window: Option<u32>,
+    pub min_tokens_per_sec: Option<f64>,
+    /// Recent times to first token, to spot an unusually slow one.
+    pub ttft: LatencyWindow,
 }
 
 impl RouteTarget {
@@ -121,6 +124,8 @@ pub fn build(config: &Config) -> Result<HashMap<String, Arc<Route>>, String> {
                     .unwrap_or(provider.capabilities().assistant_prefill),
                 on_unsupported: route.on_unsupported,
                 context_window: t.context_window,
+                min_tokens_per_sec: t.min_tokens_per_sec,
+                ttft: LatencyWindow::default(),
             }));
         }
         routes.insert(

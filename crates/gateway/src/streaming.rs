@@ -134,6 +134,8 @@ pub struct Prelude {
     pub held: Vec<StreamEvent>,
     /// What the provider's request builder dropped (route policy `drop`).
     pub warnings: Vec<String>,
+    /// From sending the request to the first content event.
+    pub ttft: std::time::Duration,
 }
 
 /// Opens `target` and reads until the first content event. Any failure here is still
@@ -144,8 +146,8 @@ pub async fn open_until_content(
     deadline: Instant,
 ) -> Result<Prelude, UpstreamError> {
     let t = target.timeouts;
-    let attempt_deadline =
-        (Instant::now() + std::time::Duration::from_millis(t.total_ms)).min(deadline);
+    let started = Instant::now();
+    let attempt_deadline = (started + std::time::Duration::from_millis(t.total_ms)).min(deadline);
     // Headers must come before the first token can, so that bound applies to them too.
     let header_wait = std::time::Duration::from_millis(t.headers_ms.min(t.first_token_ms));
     let deadlines = Deadlines::start(t.stream(), attempt_deadline);
@@ -163,6 +165,7 @@ pub async fn open_until_content(
                         stream,
                         held,
                         warnings,
+                        ttft: started.elapsed(),
                     });
                 }
             }
@@ -171,6 +174,7 @@ pub async fn open_until_content(
                     stream,
                     held,
                     warnings,
+                    ttft: started.elapsed(),
                 })
             }
             Err(e) => return Err(upstream::scrub(&target, e)),
@@ -201,8 +205,12 @@ pub async fn relay(
     tx: mpsc::Sender<Bytes>,
 ) {
     let Prelude {
-        mut stream, held, ..
+        mut stream,
+        held,
+        mut ttft,
+        ..
     } = prelude;
+    let mut speed = Speed::start();
     let mut target = target;
     let mut permit = permit;
     let mut sent = crate::continuation::Sent::default();
@@ -243,7 +251,11 @@ pub async fn relay(
                     },
                 };
                 let Some(ev) = ev else { continue };
+                if ev.is_content() {
+                    speed.content_events += 1;
+                }
                 if let StreamEvent::Usage(u) = &ev {
+                    speed.output_tokens = Some(u.output_tokens);
                     // Held to the end: a continued answer bills every attempt, summed.
                     match usage.as_mut() {
                         Some(total) => total.add(u),
@@ -284,7 +296,14 @@ pub async fn relay(
                     tracing::info!(route = %ctx.route.alias, served_by = ?served_by, "stream continued across targets");
                 }
                 let _ = tx.send(Bytes::from(buf)).await;
-                permit.success();
+                match speed.soft_failure(&target, ttft) {
+                    Some(why) => {
+                        tracing::warn!(target = %target.name, "stream completed but {why}; counted against the breaker");
+                        permit.failure("slow_stream");
+                    }
+                    None => permit.success(),
+                }
+                target.ttft.record(ttft);
                 return;
             }
             Err(err) => {
@@ -307,12 +326,20 @@ pub async fn relay(
                 if ctx.route.continue_streams && sent.continuable() {
                     if let Some(next) = crate::continuation::resume(&ctx, &sent, &mut tried).await {
                         tracing::info!(from = %target.name, to = %next.target.name, prefill = next.prefill, "continuing a broken stream");
-                        stream = next.prelude.stream;
-                        pending = next.prelude.held.into();
-                        filter = (!next.prefill)
-                            .then(|| crate::continuation::PrefixSkip::new(sent.text()));
-                        target = next.target;
-                        permit = next.permit;
+                        let crate::continuation::Resumed {
+                            prelude,
+                            target: next_target,
+                            permit: next_permit,
+                            prefill,
+                        } = next;
+                        stream = prelude.stream;
+                        pending = prelude.held.into();
+                        ttft = prelude.ttft;
+                        filter =
+                            (!prefill).then(|| crate::continuation::PrefixSkip::new(sent.text()));
+                        target = next_target;
+                        permit = next_permit;
+                        speed = Speed::start();
                         served_by.push(target.name.clone());
                         continue;
                     }
@@ -362,4 +389,41 @@ pub fn now_secs() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+/// How fast one attempt's stream went, to tell a slow success from a healthy one.
+struct Speed {
+    first_content: Instant,
+    content_events: u64,
+    output_tokens: Option<u64>,
+}
+
+impl Speed {
+    fn start() -> Self {
+        Speed {
+            first_content: Instant::now(),
+            content_events: 0,
+            output_tokens: None,
+        }
+    }
+
+    /// Why this completed stream still counts as a (soft) failure, if it does: a first token
+    /// slower than 3x the target's recent median, or output below its tokens/s floor.
+    fn soft_failure(&self, target: &RouteTarget, ttft: std::time::Duration) -> Option<String> {
+        if target.ttft.is_outlier(ttft, 3.0) {
+            return Some(format!(
+                "its first token took {} ms, over 3x the recent median",
+                ttft.as_millis()
+            ));
+        }
+        let floor = target.min_tokens_per_sec?;
+        let secs = self.first_content.elapsed().as_secs_f64();
+        let tokens = self.output_tokens.unwrap_or(self.content_events) as f64;
+        // Too short a stream says nothing about a rate.
+        if secs < 0.2 || tokens < 2.0 {
+            return None;
+        }
+        let rate = tokens / secs;
+        (rate < floor).then(|| format!("it ran at {rate:.1} tokens/s, below the floor of {floor}"))
+    }
 }

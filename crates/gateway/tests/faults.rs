@@ -496,3 +496,25 @@ async fn s16_failover_reports_the_fallback_model_and_usage() {
             > 0
     );
 }
+
+// A stream below the target's tokens/s floor completes, but counts against its breaker.
+#[tokio::test]
+async fn a_slow_stream_completes_but_counts_against_the_breaker() {
+    let h = harness_targets(
+        &[
+            (Wire::OpenAi, "primary", "min_tokens_per_sec = 1000.0"),
+            (Wire::OpenAi, "fallback", ""),
+        ],
+        "[breaker]\nfailure_threshold = 1\ncooldown_ms = 60000\njitter = 0.0\n",
+        |c| c.reply = Some(CANON.into()),
+    )
+    .await;
+    h.fault(0, Fault::SlowStream { chunk_delay_ms: 20 }, 1);
+    let (st, headers, payloads) = h.chat_stream(stream_req("x")).await;
+    assert_eq!(st, 200);
+    assert_eq!(stream_text(&payloads), CANON, "the slow answer is still delivered whole");
+    assert_eq!(header(&headers, "x-switchyard-target"), "primary");
+    let (_, headers, _) = h.chat_stream(stream_req("x")).await;
+    assert_eq!(header(&headers, "x-switchyard-target"), "fallback", "breaker opened by the slow stream");
+    assert_eq!(h.mocks[0].request_count(), 1);
+}
