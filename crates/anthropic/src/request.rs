@@ -62,6 +62,15 @@ impl Ctx {
             }
         }
     }
+
+    /// Drops a bookkeeping field that never changes the answer (end-user ids, tags), whatever
+    /// the route's policy: rejecting every request that carries one would fail most real
+    /// clients for nothing. Still never silent.
+    fn bookkeeping(&mut self, feature: &str) {
+        self.warnings.push(format!(
+            "{PROVIDER}: dropped {feature} (no equivalent; it does not affect the answer)"
+        ));
+    }
 }
 
 /// The JSON body for `model`, plus warnings for what was dropped.
@@ -158,7 +167,7 @@ fn check_unsupported(req: &ChatRequest, ctx: &mut Ctx) -> Result<(), TranslateEr
         ctx.unsupported("safety settings (Anthropic has no per-request safety thresholds)")?;
     }
     if !req.metadata.is_empty() {
-        ctx.unsupported("metadata other than user (Anthropic metadata only has user_id)")?;
+        ctx.bookkeeping("metadata (Anthropic metadata only has user_id)");
     }
     Ok(())
 }

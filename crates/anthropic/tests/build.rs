@@ -120,6 +120,18 @@ fn sampling_fields_map_and_stream_flag() {
 }
 
 #[test]
+fn metadata_is_dropped_with_a_warning_whatever_the_policy() {
+    let mut req = hello();
+    req.metadata.insert("k".into(), "v".into());
+    for policy in [UnsupportedPolicy::Reject, UnsupportedPolicy::Drop] {
+        let (up, body) = build_with(&req, policy).expect("metadata never blocks a request");
+        assert_eq!(up.warnings.len(), 1, "{:?}", up.warnings);
+        assert!(up.warnings[0].contains("metadata"));
+        assert!(body.get("metadata").is_none_or(|m| m.get("k").is_none()));
+    }
+}
+
+#[test]
 fn unsupported_fields_reject_or_drop_with_warning() {
     type Edit = fn(&mut ChatRequest);
     let cases: Vec<(&str, Edit)> = vec![
@@ -132,9 +144,6 @@ fn unsupported_fields_reject_or_drop_with_warning() {
         ("temperature 1.5", |r| r.temperature = Some(1.5)),
         ("json_object", |r| {
             r.response_format = Some(ResponseFormat::JsonObject)
-        }),
-        ("metadata", |r| {
-            r.metadata.insert("k".into(), "v".into());
         }),
         ("safety", |r| {
             r.safety = Some(SafetyPolicy {

@@ -62,6 +62,15 @@ impl Gaps<'_> {
             }
         }
     }
+
+    /// Drops a bookkeeping field that never changes the answer (end-user ids, tags), whatever
+    /// the route's policy: rejecting every request that carries one would fail most real
+    /// clients for nothing. Still never silent.
+    fn bookkeeping(&mut self, feature: &str) {
+        self.warnings.push(format!(
+            "{PROVIDER}: dropped {feature} (no equivalent; it does not affect the answer)"
+        ));
+    }
 }
 
 pub(crate) fn build(
@@ -168,10 +177,10 @@ pub(crate) fn build_body(
     native.generation_config = generation_config(req, &mut gaps)?;
 
     if req.user.is_some() {
-        gaps.unsupported("user")?;
+        gaps.bookkeeping("user");
     }
     if !req.metadata.is_empty() {
-        gaps.unsupported("metadata")?;
+        gaps.bookkeeping("metadata");
     }
 
     let mut body = serde_json::to_value(&native)

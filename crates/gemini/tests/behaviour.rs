@@ -110,20 +110,6 @@ fn unsupported_features_reject_or_drop_with_a_warning() {
             },
         ),
         (
-            "user",
-            ChatRequest {
-                user: Some("u-1".into()),
-                ..user("hi")
-            },
-        ),
-        (
-            "metadata",
-            ChatRequest {
-                metadata: [("k".to_string(), "v".to_string())].into(),
-                ..user("hi")
-            },
-        ),
-        (
             "seed",
             ChatRequest {
                 seed: Some(1 << 40),
@@ -145,6 +131,21 @@ fn unsupported_features_reject_or_drop_with_a_warning() {
         if specs_dir().is_some() {
             assert_valid_gemini(REQ, &body);
         }
+    }
+}
+
+#[test]
+fn user_and_metadata_are_dropped_with_a_warning_whatever_the_policy() {
+    let req = ChatRequest {
+        user: Some("u-1".into()),
+        metadata: [("k".to_string(), "v".to_string())].into(),
+        ..user("hi")
+    };
+    for t in [target("gemini-2.5-flash"), drop_target()] {
+        let up = Gemini.build_request(&req, &t).expect("bookkeeping fields never block");
+        assert_eq!(up.warnings.len(), 2, "{:?}", up.warnings);
+        assert!(up.warnings.iter().any(|w| w.contains("user")));
+        assert!(up.warnings.iter().any(|w| w.contains("metadata")));
     }
 }
 
