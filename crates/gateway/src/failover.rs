@@ -47,7 +47,8 @@ where
     // Set after a context-length failure: only targets with a larger window are worth trying.
     let mut needs_window: Option<u32> = None;
     let mut context_error: Option<(UpstreamError, String)> = None;
-    for target in route.targets.iter() {
+    let last = route.targets.len().saturating_sub(1);
+    for (i, target) in route.targets.iter().enumerate() {
         if let Some(min) = needs_window {
             if target.context_window.is_none_or(|w| w <= min) {
                 attempts.push(AttemptRecord::skipped(
@@ -133,7 +134,7 @@ where
                         });
                     }
                     if !retried {
-                        if let Some(wait) = same_target_wait(class, policy) {
+                        if let Some(wait) = same_target_wait(class, policy, i == last) {
                             if Instant::now() + wait < policy.deadline && policy.budget.withdraw() {
                                 retried = true;
                                 tokio::time::sleep(wait).await;
@@ -164,7 +165,7 @@ where
 }
 
 /// How long to wait before retrying the same target, if this class allows it at all.
-fn same_target_wait(class: ErrorClass, policy: &Policy<'_>) -> Option<Duration> {
+fn same_target_wait(class: ErrorClass, policy: &Policy<'_>, is_last: bool) -> Option<Duration> {
     match class {
         ErrorClass::RateLimited {
             retry_after_ms: Some(ms),
@@ -172,6 +173,10 @@ fn same_target_wait(class: ErrorClass, policy: &Policy<'_>) -> Option<Duration> 
             let wait = Duration::from_millis(ms);
             (wait <= policy.max_retry_after).then_some(wait)
         }
+        // No hint: with a fallback, moving on is best; with none, back off once, jittered.
+        ErrorClass::RateLimited {
+            retry_after_ms: None,
+        } if is_last => Some(Duration::from_millis(250 + rand_jitter_ms(500))),
         c if c.policy().retries_on_same_target > 0 => {
             // A little jitter so that many clients do not retry in step.
             Some(Duration::from_millis(50 + rand_jitter_ms(100)))

@@ -512,9 +512,34 @@ async fn a_slow_stream_completes_but_counts_against_the_breaker() {
     h.fault(0, Fault::SlowStream { chunk_delay_ms: 20 }, 1);
     let (st, headers, payloads) = h.chat_stream(stream_req("x")).await;
     assert_eq!(st, 200);
-    assert_eq!(stream_text(&payloads), CANON, "the slow answer is still delivered whole");
+    assert_eq!(
+        stream_text(&payloads),
+        CANON,
+        "the slow answer is still delivered whole"
+    );
     assert_eq!(header(&headers, "x-switchyard-target"), "primary");
     let (_, headers, _) = h.chat_stream(stream_req("x")).await;
-    assert_eq!(header(&headers, "x-switchyard-target"), "fallback", "breaker opened by the slow stream");
+    assert_eq!(
+        header(&headers, "x-switchyard-target"),
+        "fallback",
+        "breaker opened by the slow stream"
+    );
     assert_eq!(h.mocks[0].request_count(), 1);
+}
+
+// S02 on the last target: one jittered back-off, then a clean 429 — never a tight loop.
+#[tokio::test]
+async fn s02_persistent_429_on_the_last_target_backs_off_once() {
+    let h = harness(&[(Wire::OpenAi, "only")], "").await;
+    h.mocks[0].push_fault(FaultRule::always(status(429)));
+    let start = Instant::now();
+    let (st, headers, body) = h.chat(user("x")).await;
+    assert_eq!(st, 429, "{body}");
+    assert_eq!(header(&headers, "x-switchyard-attempts"), "2");
+    assert!(
+        start.elapsed() >= Duration::from_millis(240),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(h.mocks[0].request_count(), 2);
 }
