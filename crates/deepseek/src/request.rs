@@ -55,7 +55,11 @@ pub fn to_native(
         m.remove("seed");
     }
     if let Some(ResponseFormat::JsonSchema { .. }) = request.response_format {
-        unsupported(policy, "response_format json_schema (only json_object)", warnings)?;
+        unsupported(
+            policy,
+            "response_format json_schema (only json_object)",
+            warnings,
+        )?;
         m.insert("response_format".into(), json!({"type": "json_object"}));
     }
     let last_user = request.messages.iter().rposition(|m| m.role == Role::User);

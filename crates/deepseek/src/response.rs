@@ -14,8 +14,7 @@ pub const INSUFFICIENT_RESOURCE: &str = "insufficient_system_resource";
 /// attempt) can give a whole one.
 pub fn from_native(body: &[u8]) -> Result<ChatResponse, UpstreamError> {
     let mut r = oa::from_native(body)?;
-    if r
-        .choices
+    if r.choices
         .iter()
         .any(|c| c.native_finish_reason.as_deref() == Some(INSUFFICIENT_RESOURCE))
     {

@@ -251,3 +251,58 @@ async fn route_drop_policy_answers_and_says_what_was_dropped() {
     );
     assert_eq!(mock.request_count(), 1);
 }
+
+/// The OpenAI dialects reach an OpenAI-format upstream through the gateway (wired by cargo
+/// features) and come back in OpenAI shape, streamed and not.
+#[tokio::test]
+async fn openai_dialects_are_wired_in() {
+    for (provider, base_suffix) in [("mistral", "/v1"), ("deepseek", ""), ("qwen", "/v1")] {
+        let mock = switchyard_sim::MockProvider::start(switchyard_sim::MockConfig::new(
+            Wire::OpenAi,
+            provider,
+        ))
+        .await
+        .unwrap();
+        let text = format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n[models.chat]\ntargets = [ {{ provider = \"{provider}\", base_url = \"{}{base_suffix}\", api_key = \"k\", model = \"{provider}-model\" }} ]\n",
+            mock.url()
+        );
+        let config = switchyard_gateway::config::parse(&text, "t", &|_| None).unwrap();
+        let (_stop, rx) = tokio::sync::oneshot::channel::<()>();
+        let gw = switchyard_gateway::start(&config, async {
+            let _ = rx.await;
+        })
+        .await
+        .unwrap();
+        let client = reqwest::Client::new();
+        let body: Value = client
+            .post(format!("{}/v1/chat/completions", gw.url()))
+            .json(&user("hi"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            content(&body),
+            format!("Hello from {provider}! You said: hi"),
+            "{body}"
+        );
+        check_completion(&body);
+        let text = client
+            .post(format!("{}/v1/chat/completions", gw.url()))
+            .json(&stream_req("hi"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(text.contains("data: [DONE]"), "{provider}: {text}");
+        assert_eq!(
+            mock.requests()[0].json()["model"],
+            format!("{provider}-model")
+        );
+    }
+}

@@ -53,7 +53,13 @@ mod tests {
 
     #[test]
     fn foreign_ids_map_to_nine_alphanumerics_deterministically() {
-        for id in ["call_abc123", "toolu_01A09q90qw90lq917835lq9", "", "x", "abcdefgh-"] {
+        for id in [
+            "call_abc123",
+            "toolu_01A09q90qw90lq917835lq9",
+            "",
+            "x",
+            "abcdefgh-",
+        ] {
             let a = tool_call_id(id);
             assert!(is_mistral_id(&a), "{id} → {a}");
             assert_eq!(a, tool_call_id(id));

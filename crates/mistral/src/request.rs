@@ -62,7 +62,12 @@ pub fn to_native(
         m.remove("top_logprobs");
     }
     if request.user.is_some() {
-        gap("the `user` field", warnings)?;
+        // An end-user id never changes the answer: drop it (with a warning) whatever the
+        // route's policy, rather than fail every client that sends one.
+        warnings.push(
+            "mistral: dropped the `user` field (no equivalent; it does not affect the answer)"
+                .into(),
+        );
         m.remove("user");
     }
     if let Some(safety) = &request.safety {
@@ -86,7 +91,10 @@ pub fn to_native(
             o.insert("role".into(), json!("system"));
         }
         if msg.name.is_some() && msg.role != Role::Tool {
-            gap(&format!("`name` on {} messages", oa::role_str(msg.role)), warnings)?;
+            gap(
+                &format!("`name` on {} messages", oa::role_str(msg.role)),
+                warnings,
+            )?;
             o.remove("name");
         }
         if let Some(refusal) = o.remove("refusal") {

@@ -109,7 +109,8 @@ pub fn content_value(text: Option<&str>, reasoning: Option<&str>) -> Value {
     match reasoning {
         None => text.map_or(Value::Null, |t| json!(t)),
         Some(r) => {
-            let mut chunks = vec![json!({"type": "thinking", "thinking": [{"type": "text", "text": r}]})];
+            let mut chunks =
+                vec![json!({"type": "thinking", "thinking": [{"type": "text", "text": r}]})];
             if let Some(t) = text {
                 chunks.push(json!({"type": "text", "text": t}));
             }
@@ -126,7 +127,11 @@ pub fn encode(r: &ChatResponse) -> Vec<u8> {
         .map(|c| {
             let mut message = Map::new();
             message.insert("role".into(), json!("assistant"));
-            let text = c.message.content.as_deref().or(c.message.refusal.as_deref());
+            let text = c
+                .message
+                .content
+                .as_deref()
+                .or(c.message.refusal.as_deref());
             message.insert(
                 "content".into(),
                 content_value(text, c.message.reasoning.as_deref()),

@@ -31,7 +31,11 @@ impl MistralStreamParser {
         Self::default()
     }
 
-    pub fn feed_data(&mut self, data: &str, out: &mut Vec<StreamEvent>) -> Result<(), UpstreamError> {
+    pub fn feed_data(
+        &mut self,
+        data: &str,
+        out: &mut Vec<StreamEvent>,
+    ) -> Result<(), UpstreamError> {
         let trimmed = data.trim_ascii();
         if self.inner.is_done() || trimmed.is_empty() || trimmed == "[DONE]" {
             return self.inner.feed_data(trimmed, out);
@@ -93,9 +97,10 @@ fn to_openai(chunk: StreamChunk<'_>) -> Result<ChatCompletionChunk<'_>, Upstream
                             arguments: match f.arguments {
                                 None => None,
                                 Some(raw) => {
-                                    let v: Value = serde_json::from_str(raw.get()).map_err(|e| {
-                                        UpstreamError::malformed(format!("tool arguments: {e}"))
-                                    })?;
+                                    let v: Value =
+                                        serde_json::from_str(raw.get()).map_err(|e| {
+                                            UpstreamError::malformed(format!("tool arguments: {e}"))
+                                        })?;
                                     Some(Cow::Owned(wire::arguments_text(v)))
                                 }
                             },
@@ -219,7 +224,8 @@ impl StreamEncoder for MistralStreamEncoder {
     fn encode(&mut self, event: &StreamEvent, out: &mut Vec<u8>) {
         match event {
             StreamEvent::Start { .. } => {}
-            StreamEvent::TextDelta { choice, text } | StreamEvent::RefusalDelta { choice, text }
+            StreamEvent::TextDelta { choice, text }
+            | StreamEvent::RefusalDelta { choice, text }
                 if !text.is_empty() =>
             {
                 let mut d = Map::new();

@@ -68,7 +68,9 @@ impl Content {
                 let (mut text, mut thinking) = (None::<String>, None::<String>);
                 for c in chunks {
                     match c {
-                        Chunk::Text { text: t } => text.get_or_insert_with(String::new).push_str(&t),
+                        Chunk::Text { text: t } => {
+                            text.get_or_insert_with(String::new).push_str(&t)
+                        }
                         Chunk::Thinking { thinking: inner } => {
                             let t = thinking.get_or_insert_with(String::new);
                             for i in inner {

@@ -182,7 +182,9 @@ fn check_stream(case: &str, dir: &Path) {
         whole,
         "{case}: byte by byte"
     );
-    assert!(whole.iter().any(|e| matches!(e, StreamEvent::Finish { .. })));
+    assert!(whole
+        .iter()
+        .any(|e| matches!(e, StreamEvent::Finish { .. })));
     assert!(
         matches!(whole.last(), Some(StreamEvent::Usage(_))),
         "{case}: Mistral always reports usage"
@@ -191,7 +193,11 @@ fn check_stream(case: &str, dir: &Path) {
     let cut = text.find("data: [DONE]").expect("ends with [DONE]");
     for end in [cut, cut / 2] {
         let err = parse_stream(&bytes[..end]).unwrap_err();
-        assert_eq!(err.class, ErrorClass::StreamInterrupted, "{case}: cut at {end}");
+        assert_eq!(
+            err.class,
+            ErrorClass::StreamInterrupted,
+            "{case}: cut at {end}"
+        );
     }
 
     let request = ChatRequest {
@@ -234,7 +240,10 @@ fn errors_are_classified() {
         for (k, v) in case["headers"].as_object().into_iter().flatten() {
             headers.insert(
                 http::HeaderName::from_bytes(k.as_bytes()).expect("header name"),
-                v.as_str().expect("header value").parse().expect("header value"),
+                v.as_str()
+                    .expect("header value")
+                    .parse()
+                    .expect("header value"),
             );
         }
         let body = match &case["body"] {

@@ -1,0 +1,302 @@
+//! Data-driven checks over `fixtures/qwen/<case>/`; canonical forms are insta snapshots
+//! beside the fixtures.
+//!
+//! - `canonical_request.json` → build → must equal `request.json` (snapshot `build_warnings`);
+//!   `request.json` → server parse → build must give it back. Bodies are validated against
+//!   OpenAI's `CreateChatCompletionRequest` plus the Qwen overlay's `RequestAdditions`.
+//! - `response.json` → canonical (snapshot `response`) → Qwen mock encoding → canonical;
+//!   both bodies validated (OpenAI response schema, overlay `Usage`).
+//! - `stream.sse` → events whole and byte by byte (snapshot `stream`); prefixes interrupted;
+//!   events → mock encoding → same events; every chunk valid.
+//! - `errors/*.json` `{status, headers, body, class}` → classified (snapshot `errors/errors`).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use common::*;
+use serde_json::{json, Value};
+use switchyard_core::{
+    ChatRequest, ChatResponse, ErrorClass, Provider, ServerSide, StreamEvent, StreamMeta,
+    UnsupportedPolicy,
+};
+use switchyard_qwen::{Qwen, QwenServer};
+use switchyard_spec_check::{assert_valid, check, check_overlay, unknown_keys, Api, Overlay};
+
+const OVERLAY: Overlay = Overlay::Qwen;
+/// Keys the overlay adds on top of OpenAI's request.
+const OVERLAY_KEYS: &[&str] = &["enable_thinking", "thinking_budget"];
+const URL: &str = "https://dashscope-intl.aliyuncs.com/compatible-mode/v1/chat/completions";
+
+fn build(request: &ChatRequest, model: &str) -> (Vec<String>, Value) {
+    let up = Qwen
+        .build_request(request, &target(model, UnsupportedPolicy::Reject))
+        .unwrap_or_else(|e| panic!("build failed: {e}"));
+    let req = &up.request;
+    assert_eq!(req.method(), http::Method::POST);
+    assert_eq!(req.uri().to_string(), URL);
+    let auth = &req.headers()["authorization"];
+    assert!(auth.is_sensitive());
+    assert_eq!(auth, "Bearer sk-test-SECRET");
+    assert!(!format!("{up:?}").contains("SECRET"), "key leaked in Debug");
+    let body = serde_json::from_slice(req.body()).expect("body is JSON");
+    (up.warnings, body)
+}
+
+fn overlay(def: &str, value: &Value, case: &str) {
+    if let Err(e) = check_overlay(OVERLAY, def, value) {
+        panic!("{case}: overlay {def}: {e}\n{value:#}");
+    }
+}
+
+fn spec_request(case: &str, body: &Value) {
+    if switchyard_spec_check::specs_dir().is_none() {
+        return;
+    }
+    assert_valid(Api::OpenAi, "CreateChatCompletionRequest", body);
+    let unknown: Vec<String> = unknown_keys(Api::OpenAi, "CreateChatCompletionRequest", body)
+        .into_iter()
+        .filter(|k| !OVERLAY_KEYS.contains(&k.as_str()))
+        .collect();
+    assert!(unknown.is_empty(), "{case}: unknown keys {unknown:?}");
+    overlay("RequestAdditions", body, case);
+}
+
+/// `openai_schema`: also the whole OpenAI response schema. Only for what we encode: real
+/// Qwen responses omit keys OpenAI's schema requires (`message.refusal`).
+fn spec_response(case: &str, body: &Value, openai_schema: bool) {
+    if switchyard_spec_check::specs_dir().is_none() {
+        return;
+    }
+    if openai_schema {
+        if let Err(e) = check(Api::OpenAi, "CreateChatCompletionResponse", body) {
+            panic!("{case}: {e}\n{body:#}");
+        }
+    }
+    overlay("Usage", &body["usage"], case);
+    for c in body["choices"].as_array().expect("choices") {
+        overlay("AssistantMessageAdditions", &c["message"], case);
+        assert_finish_reason(case, &c["finish_reason"]);
+    }
+}
+
+/// The overlay adds no finish reasons: Qwen's are OpenAI's.
+fn assert_finish_reason(case: &str, reason: &Value) {
+    let known = [
+        Value::Null,
+        json!("stop"),
+        json!("length"),
+        json!("tool_calls"),
+        json!("content_filter"),
+    ];
+    assert!(known.contains(reason), "{case}: finish_reason {reason}");
+}
+
+/// `openai_schema` as for responses: recorded chunks may deviate (Qwen sends
+/// `"system_fingerprint": null`), what we encode may not.
+fn spec_chunk(case: &str, chunk: &Value, openai_schema: bool) {
+    if openai_schema {
+        if let Err(e) = check(Api::OpenAi, "CreateChatCompletionStreamResponse", chunk) {
+            panic!("{case}: chunk invalid: {e}\n{chunk}");
+        }
+    }
+    if !chunk["usage"].is_null() {
+        overlay("Usage", &chunk["usage"], case);
+    }
+    for c in chunk["choices"].as_array().into_iter().flatten() {
+        overlay("AssistantMessageAdditions", &c["delta"], case);
+        assert_finish_reason(case, &c["finish_reason"]);
+    }
+}
+
+#[test]
+fn every_fixture_case() {
+    let dirs = case_dirs();
+    assert!(dirs.len() >= 3, "fixture cases went missing: {dirs:?}");
+    for dir in dirs {
+        let case = case_name(&dir);
+        let mut checked = 0;
+        if dir.join("canonical_request.json").exists() {
+            check_request(&case, &dir);
+            checked += 1;
+        }
+        if dir.join("response.json").exists() {
+            check_response(&case, &dir);
+            checked += 1;
+        }
+        if dir.join("stream.sse").exists() {
+            check_stream(&case, &dir);
+            checked += 1;
+        }
+        assert!(checked > 0, "{case}: no fixture files");
+    }
+}
+
+fn check_request(case: &str, dir: &Path) {
+    let native = read_json(&dir.join("request.json"));
+    let model = native["model"].as_str().expect("model");
+    let input: ChatRequest =
+        serde_json::from_value(read_json(&dir.join("canonical_request.json"))).expect("canonical");
+    let (warnings, body) = build(&input, model);
+    assert_eq!(body, native, "{case}: canonical_request → native");
+    snapshot(dir, "build_warnings", &warnings);
+    spec_request(case, &body);
+
+    let parsed = QwenServer
+        .parse_request(None, &serde_json::to_vec(&native).expect("json"))
+        .unwrap_or_else(|e| panic!("{case}: server parse: {e}"));
+    let (_, rebuilt) = build(&parsed, model);
+    assert_eq!(rebuilt, native, "{case}: native → canonical → native");
+}
+
+fn strip_native(mut r: ChatResponse) -> ChatResponse {
+    if let Some(u) = r.usage.as_mut() {
+        u.native = None;
+    }
+    r
+}
+
+fn check_response(case: &str, dir: &Path) {
+    let bytes = std::fs::read(dir.join("response.json")).expect("response");
+    let native = read_json(&dir.join("response.json"));
+    spec_response(case, &native, false);
+    let parsed = Qwen
+        .parse_response(&bytes)
+        .unwrap_or_else(|e| panic!("{case}: {e}"));
+    snapshot(dir, "response", &parsed);
+    let usage = parsed.usage.as_ref().expect("usage");
+    assert_eq!(usage.native.as_ref(), Some(&native["usage"]));
+    let n = &native["usage"];
+    assert_eq!(usage.input_tokens, n["prompt_tokens"].as_u64().unwrap());
+    assert_eq!(
+        usage.cached_input_tokens,
+        n["prompt_tokens_details"]["cached_tokens"].as_u64(),
+        "{case}"
+    );
+    let encoded_bytes = QwenServer.encode_response(&parsed);
+    let encoded: Value = serde_json::from_slice(&encoded_bytes).expect("encoded JSON");
+    spec_response(case, &encoded, true);
+    assert_eq!(
+        encoded["usage"]["prompt_tokens_details"]["cached_tokens"],
+        native["usage"]["prompt_tokens_details"]["cached_tokens"],
+        "{case}"
+    );
+    let again = Qwen.parse_response(&encoded_bytes).expect("re-parse");
+    assert_eq!(
+        strip_native(again),
+        strip_native(parsed),
+        "{case}: canonical round trip"
+    );
+}
+
+fn meta_of(events: &[StreamEvent]) -> StreamMeta {
+    match &events[0] {
+        StreamEvent::Start { id, model, created } => StreamMeta {
+            id: id.clone(),
+            model: model.clone(),
+            created: *created,
+        },
+        other => panic!("first event must be Start, got {other:?}"),
+    }
+}
+
+fn check_stream(case: &str, dir: &Path) {
+    let bytes = std::fs::read(dir.join("stream.sse")).expect("stream");
+    let whole = parse_stream(&bytes).unwrap_or_else(|e| panic!("{case}: {e}"));
+    snapshot(dir, "stream", &whole);
+    let bytewise: Vec<&[u8]> = bytes.chunks(1).collect();
+    assert_eq!(parse_stream_chunks(&bytewise).unwrap(), whole, "{case}");
+    assert!(whole
+        .iter()
+        .any(|e| matches!(e, StreamEvent::Finish { .. })));
+    let text = std::str::from_utf8(&bytes).expect("utf-8");
+    let cut = text.find("data: [DONE]").expect("ends with [DONE]");
+    for end in [cut, cut / 2] {
+        let err = parse_stream(&bytes[..end]).unwrap_err();
+        assert_eq!(
+            err.class,
+            ErrorClass::StreamInterrupted,
+            "{case}: cut at {end}"
+        );
+    }
+    let request = ChatRequest {
+        stream: true,
+        include_usage: true,
+        ..ChatRequest::default()
+    };
+    let mut enc = QwenServer.stream_encoder(&request, meta_of(&whole));
+    let mut out = Vec::new();
+    for e in &whole {
+        enc.encode(e, &mut out);
+    }
+    enc.finish(&mut out);
+    let again = parse_stream(&out).unwrap_or_else(|e| panic!("{case}: re-encoded: {e}"));
+    let strip = |events: Vec<StreamEvent>| -> Vec<StreamEvent> {
+        events
+            .into_iter()
+            .map(|e| match e {
+                StreamEvent::Usage(mut u) => {
+                    u.native = None;
+                    StreamEvent::Usage(u)
+                }
+                e => e,
+            })
+            .collect()
+    };
+    assert_eq!(
+        strip(again),
+        strip(whole),
+        "{case}: events → stream → events"
+    );
+    if switchyard_spec_check::specs_dir().is_some() {
+        for chunk in data_frames(&bytes) {
+            spec_chunk(case, &chunk, false);
+        }
+        for chunk in data_frames(&out) {
+            spec_chunk(case, &chunk, true);
+        }
+    }
+}
+
+#[test]
+fn errors_are_classified() {
+    let dir = fixtures_root().join("errors");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("errors dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 7);
+    let mut all = BTreeMap::new();
+    for path in files {
+        let case = read_json(&path);
+        let status = case["status"].as_u64().expect("status") as u16;
+        let mut headers = http::HeaderMap::new();
+        for (k, v) in case["headers"].as_object().into_iter().flatten() {
+            headers.insert(
+                http::HeaderName::from_bytes(k.as_bytes()).expect("header name"),
+                v.as_str()
+                    .expect("header value")
+                    .parse()
+                    .expect("header value"),
+            );
+        }
+        let body = match &case["body"] {
+            Value::String(s) => s.clone().into_bytes(),
+            other => serde_json::to_vec(other).expect("json"),
+        };
+        let err = Qwen.classify_error(
+            http::StatusCode::from_u16(status).expect("status"),
+            &headers,
+            &body,
+        );
+        let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("?");
+        assert_eq!(err.class.name(), case["class"], "{name}");
+        assert_eq!(err.status, Some(status), "{name}");
+        assert!(err.raw_body.is_some(), "{name}");
+        all.insert(name.to_string(), json!(err));
+    }
+    snapshot(&dir, "errors", &all);
+}
