@@ -142,7 +142,9 @@ fn user_and_metadata_are_dropped_with_a_warning_whatever_the_policy() {
         ..user("hi")
     };
     for t in [target("gemini-2.5-flash"), drop_target()] {
-        let up = Gemini.build_request(&req, &t).expect("bookkeeping fields never block");
+        let up = Gemini
+            .build_request(&req, &t)
+            .expect("bookkeeping fields never block");
         assert_eq!(up.warnings.len(), 2, "{:?}", up.warnings);
         assert!(up.warnings.iter().any(|w| w.contains("user")));
         assert!(up.warnings.iter().any(|w| w.contains("metadata")));
