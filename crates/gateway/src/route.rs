@@ -31,9 +31,30 @@ pub struct RouteTarget {
     pub min_tokens_per_sec: Option<f64>,
     /// Recent times to first token, to spot an unusually slow one.
     pub ttft: LatencyWindow,
+    /// Parsed upstream URLs (a target has one or two: plain and streamed). Parsing a URL
+    /// per request (IDNA included) showed up in the profile.
+    urls: std::sync::RwLock<Vec<(String, reqwest::Url)>>,
 }
 
 impl RouteTarget {
+    /// The parsed form of `uri`, cached.
+    pub fn url(&self, uri: &http::Uri) -> Result<reqwest::Url, String> {
+        let text = uri.to_string();
+        if let Ok(cache) = self.urls.read() {
+            if let Some((_, url)) = cache.iter().find(|(t, _)| *t == text) {
+                return Ok(url.clone());
+            }
+        }
+        let url = reqwest::Url::parse(&text).map_err(|e| format!("invalid upstream URL: {e}"))?;
+        if let Ok(mut cache) = self.urls.write() {
+            // Bounded: URLs carry no per-request parts today, but never let that grow.
+            if cache.len() < 8 {
+                cache.push((text, url.clone()));
+            }
+        }
+        Ok(url)
+    }
+
     pub fn target(&self) -> Target<'_> {
         Target {
             base_url: &self.base_url,
@@ -126,6 +147,7 @@ pub fn build(config: &Config) -> Result<HashMap<String, Arc<Route>>, String> {
                 context_window: t.context_window,
                 min_tokens_per_sec: t.min_tokens_per_sec,
                 ttft: LatencyWindow::default(),
+                urls: std::sync::RwLock::new(Vec::new()),
             }));
         }
         routes.insert(

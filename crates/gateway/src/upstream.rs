@@ -29,7 +29,9 @@ pub async fn open(
         .build_request(request, &target.target())
         .map_err(UpstreamError::from)?;
     let (parts, body) = built.request.into_parts();
-    let url = parts.uri.to_string();
+    let url = target
+        .url(&parts.uri)
+        .map_err(|e| UpstreamError::new(ErrorClass::InvalidRequest, e))?;
     let send = target
         .client
         .request(parts.method, url)
