@@ -1,4 +1,5 @@
-//! `cargo xtask bench [--quick] [--json FILE] [--compare FILE] [--duration SECS] [--rates ...]`
+//! Project tasks: `cargo xtask bench [--quick] [--json FILE] [--compare FILE] ...`,
+//! `cargo xtask schemas [--check]`, `cargo xtask fixtures [--check]`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -18,6 +19,46 @@ struct Cli {
 enum Task {
     /// Measure the gateway against a direct connection and one nginx hop (see BENCHMARKS.md).
     Bench(BenchArgs),
+    /// Regenerate `schemas/` from the code (`--check`: fail if they drift instead).
+    Schemas {
+        #[arg(long)]
+        check: bool,
+    },
+    /// Regenerate the canonical snapshots beside `fixtures/` (`--check`: fail on drift).
+    Fixtures {
+        #[arg(long)]
+        check: bool,
+    },
+}
+
+/// The provider crates whose tests own `fixtures/<provider>/`.
+const FIXTURE_CRATES: &[&str] = &[
+    "switchyard-openai",
+    "switchyard-anthropic",
+    "switchyard-gemini",
+    "switchyard-mistral",
+    "switchyard-deepseek",
+    "switchyard-qwen",
+];
+
+/// Runs `cargo test` with `env` for the given packages (and test filter args).
+fn cargo_test(packages: &[&str], extra: &[&str], env: &[(&str, &str)]) -> Result<ExitCode, String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.arg("test");
+    for p in packages {
+        cmd.args(["-p", p]);
+    }
+    cmd.args(extra);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let status = cmd.status().map_err(|e| format!("cannot run cargo: {e}"))?;
+    Ok(if status.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 #[derive(clap::Args)]
@@ -55,6 +96,26 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Task::Bench(args) => run_bench(args),
+        // The generators live in the tests that check them, so generation and the drift check
+        // can never disagree.
+        Task::Schemas { check } => cargo_test(
+            &["switchyard-gateway"],
+            &["--test", "schemas"],
+            if check {
+                &[]
+            } else {
+                &[("UPDATE_SCHEMAS", "1")]
+            },
+        ),
+        Task::Fixtures { check } => cargo_test(
+            FIXTURE_CRATES,
+            &[],
+            if check {
+                &[("CI", "true")]
+            } else {
+                &[("INSTA_UPDATE", "always"), ("INSTA_FORCE_PASS", "1")]
+            },
+        ),
     };
     match result {
         Ok(code) => code,
