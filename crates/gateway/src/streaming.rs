@@ -56,6 +56,12 @@ impl UpstreamStream {
         }
     }
 
+    /// True when events from bytes already read are waiting: the caller can keep encoding
+    /// and write them to the client in one go.
+    pub fn has_queued(&self) -> bool {
+        !self.queue.is_empty()
+    }
+
     /// The next canonical event; `Ok(None)` at a clean end.
     pub async fn next(&mut self) -> Result<Option<StreamEvent>, UpstreamError> {
         loop {
@@ -270,7 +276,8 @@ pub async fn relay(
                 }
                 sent.record(&ev);
                 encoder.encode(&ev, &mut buf);
-                if buf.is_empty() {
+                // Events that arrived in one upstream read leave in one client write.
+                if buf.is_empty() || !pending.is_empty() || stream.has_queued() {
                     continue;
                 }
                 if tx
