@@ -1,0 +1,117 @@
+//! Test-only helpers the provider crates share (dev-dependency only): walking
+//! `fixtures/<provider>/<case>/`, insta snapshots stored beside the fixtures, and replaying a
+//! recorded SSE stream through [`SseDecoder`] and a provider's parser, whole or cut anywhere.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use switchyard_core::{StreamEvent, StreamParser, UpstreamError};
+use switchyard_sse::SseDecoder;
+
+/// `fixtures/<provider>` of this workspace.
+pub fn fixtures_root(provider: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures")
+        .join(provider)
+}
+
+/// The provider's case directories (not `errors`), sorted.
+pub fn case_dirs(provider: &str) -> Vec<PathBuf> {
+    let root = fixtures_root(provider);
+    let mut dirs: Vec<_> = std::fs::read_dir(&root)
+        .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.is_dir() && p.file_name().is_some_and(|n| n != "errors"))
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+pub fn case_name(dir: &Path) -> String {
+    dir.file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("?")
+        .to_string()
+}
+
+/// (case name, bytes of `stream.sse`) for every case that has one.
+pub fn streams(provider: &str) -> Vec<(String, Vec<u8>)> {
+    case_dirs(provider)
+        .into_iter()
+        .filter_map(|d| Some((case_name(&d), std::fs::read(d.join("stream.sse")).ok()?)))
+        .collect()
+}
+
+pub fn read_json(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// An insta JSON snapshot named `name`, stored in `dir` (beside the fixture it describes).
+pub fn snapshot(dir: &Path, name: &str, value: &impl serde::Serialize) {
+    insta::with_settings!({
+        snapshot_path => dir,
+        prepend_module_to_snapshot => false,
+        omit_expression => true,
+    }, {
+        insta::assert_json_snapshot!(name, value);
+    });
+}
+
+/// Feeds `chunks` (one stream cut at arbitrary points) through an SSE decoder and `parser`.
+pub fn parse_stream_chunks(
+    mut parser: impl StreamParser,
+    chunks: &[&[u8]],
+) -> Result<Vec<StreamEvent>, UpstreamError> {
+    let mut decoder = SseDecoder::new();
+    let mut frames = Vec::new();
+    let mut events = Vec::new();
+    for chunk in chunks {
+        decoder.feed(chunk, &mut frames).expect("valid SSE");
+        for f in frames.drain(..) {
+            parser.feed(&f, &mut events)?;
+        }
+    }
+    decoder.finish();
+    parser.finish(&mut events)?;
+    Ok(events)
+}
+
+/// The JSON `data:` payloads of a stream, without `[DONE]`.
+pub fn data_frames(bytes: &[u8]) -> Vec<Value> {
+    let mut decoder = SseDecoder::new();
+    let mut frames = Vec::new();
+    decoder.feed(bytes, &mut frames).expect("valid SSE");
+    frames
+        .into_iter()
+        .filter(|f| f.data != "[DONE]")
+        .map(|f| serde_json::from_str(&f.data).expect("data frame is JSON"))
+        .collect()
+}
+
+/// `bytes` cut at `cuts` (taken modulo the length, in any order).
+pub fn split_at<'a>(bytes: &'a [u8], cuts: &[usize]) -> Vec<&'a [u8]> {
+    let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
+    cuts.sort_unstable();
+    let mut out = Vec::new();
+    let mut start = 0;
+    for c in cuts {
+        out.push(&bytes[start..c]);
+        start = c;
+    }
+    out.push(&bytes[start..]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_at_keeps_every_byte_in_order() {
+        let bytes = b"hello world";
+        let parts = split_at(bytes, &[20, 3, 3, 7]);
+        assert_eq!(parts.concat(), bytes);
+        assert_eq!(parts.len(), 5);
+    }
+}
