@@ -179,22 +179,23 @@ async fn a_safety_policy_skips_a_target_that_cannot_express_it_and_reaches_gemin
     );
 }
 
-/// A gateway with one Anthropic target and the given `on_unsupported` route policy.
-async fn anthropic_only(
-    policy: &str,
+/// A mock speaking `wire` and a gateway whose alias `chat` has that one target, configured by
+/// `provider`, `base_suffix` and extra route lines.
+async fn single_target(
+    wire: Wire,
+    provider: &str,
+    base_suffix: &str,
+    route_extra: &str,
 ) -> (
     switchyard_sim::MockProvider,
     switchyard_gateway::Running,
     tokio::sync::oneshot::Sender<()>,
 ) {
-    let mock = switchyard_sim::MockProvider::start(switchyard_sim::MockConfig::new(
-        Wire::Anthropic,
-        "claude",
-    ))
-    .await
-    .unwrap();
+    let mock = switchyard_sim::MockProvider::start(switchyard_sim::MockConfig::new(wire, provider))
+        .await
+        .unwrap();
     let text = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\n[models.chat]\non_unsupported = \"{policy}\"\ntargets = [ {{ provider = \"anthropic\", base_url = \"{}\", api_key = \"k\", model = \"m\" }} ]\n",
+        "[server]\nlisten = \"127.0.0.1:0\"\n[models.chat]\n{route_extra}\ntargets = [ {{ provider = \"{provider}\", base_url = \"{}{base_suffix}\", api_key = \"k\", model = \"{provider}-model\" }} ]\n",
         mock.url()
     );
     let config = switchyard_gateway::config::parse(&text, "t", &|_| None).unwrap();
@@ -205,6 +206,23 @@ async fn anthropic_only(
     .await
     .unwrap();
     (mock, gw, tx)
+}
+
+/// A gateway with one Anthropic target and the given `on_unsupported` route policy.
+async fn anthropic_only(
+    policy: &str,
+) -> (
+    switchyard_sim::MockProvider,
+    switchyard_gateway::Running,
+    tokio::sync::oneshot::Sender<()>,
+) {
+    single_target(
+        Wire::Anthropic,
+        "anthropic",
+        "",
+        &format!("on_unsupported = \"{policy}\""),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -257,23 +275,7 @@ async fn route_drop_policy_answers_and_says_what_was_dropped() {
 #[tokio::test]
 async fn openai_dialects_are_wired_in() {
     for (provider, base_suffix) in [("mistral", "/v1"), ("deepseek", ""), ("qwen", "/v1")] {
-        let mock = switchyard_sim::MockProvider::start(switchyard_sim::MockConfig::new(
-            Wire::OpenAi,
-            provider,
-        ))
-        .await
-        .unwrap();
-        let text = format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\n[models.chat]\ntargets = [ {{ provider = \"{provider}\", base_url = \"{}{base_suffix}\", api_key = \"k\", model = \"{provider}-model\" }} ]\n",
-            mock.url()
-        );
-        let config = switchyard_gateway::config::parse(&text, "t", &|_| None).unwrap();
-        let (_stop, rx) = tokio::sync::oneshot::channel::<()>();
-        let gw = switchyard_gateway::start(&config, async {
-            let _ = rx.await;
-        })
-        .await
-        .unwrap();
+        let (mock, gw, _stop) = single_target(Wire::OpenAi, provider, base_suffix, "").await;
         let client = reqwest::Client::new();
         let body: Value = client
             .post(format!("{}/v1/chat/completions", gw.url()))
