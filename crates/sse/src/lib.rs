@@ -107,6 +107,10 @@ impl SseDecoder {
 
     /// Feeds bytes; appends every event they complete to `out`.
     pub fn feed(&mut self, mut chunk: &[u8], out: &mut Vec<SseFrame>) -> Result<(), SseError> {
+        // An empty read must not clear a pending `\r`: its `\n` may still come next.
+        if chunk.is_empty() {
+            return Ok(());
+        }
         if self.after_cr {
             self.after_cr = false;
             if let Some(rest) = chunk.strip_prefix(b"\n") {
@@ -296,6 +300,14 @@ mod tests {
             chunks.push(&bytes[start..]);
             prop_assert_eq!(decode_all(&chunks), expected());
         }
+    }
+
+    /// Regression (found by `any_split_decodes_the_same` in CI): an empty chunk between a `\r`
+    /// and its `\n` made the `\n` a blank line, dispatching the event early without its type.
+    #[test]
+    fn an_empty_chunk_between_cr_and_lf_changes_nothing() {
+        let bytes = SAMPLE.as_bytes();
+        assert_eq!(decode_all(&[&bytes[..38], b"", &bytes[38..]]), expected());
     }
 
     #[test]
