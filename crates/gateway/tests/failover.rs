@@ -426,10 +426,17 @@ async fn a_client_that_leaves_mid_stream_cancels_the_upstream() {
     let first = resp.chunk().await.unwrap();
     assert!(first.is_some());
     drop(resp);
-    // The gateway notices at its next write and drops the upstream connection; the mock's
-    // sender then sees its receiver gone. Observable: the gateway stays healthy and the
-    // mock got exactly one request.
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // The gateway drops the upstream connection as soon as the client's side closes; the
+    // mock sees its reader gone long before its 10 chunks x 100 ms would have ended.
+    let deadline = std::time::Instant::now() + Duration::from_millis(600);
+    while h.mocks[0].abandoned_streams() == 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        h.mocks[0].abandoned_streams(),
+        1,
+        "upstream stream not cancelled"
+    );
     assert_eq!(h.mocks[0].request_count(), 1);
     let (st, _, _) = h.chat(user("next")).await;
     assert_eq!(st, 200);

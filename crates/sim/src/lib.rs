@@ -126,6 +126,7 @@ pub(crate) struct State {
     pub plan: Mutex<FaultPlan>,
     pub log: Mutex<Vec<LoggedRequest>>,
     pub counter: std::sync::atomic::AtomicU64,
+    pub abandoned: std::sync::atomic::AtomicU64,
 }
 
 /// A running mock provider. Dropping it (or [`MockProvider::shutdown`]) closes the listener,
@@ -153,6 +154,7 @@ impl MockProvider {
             plan: Mutex::new(FaultPlan::default()),
             log: Mutex::new(Vec::new()),
             counter: std::sync::atomic::AtomicU64::new(0),
+            abandoned: std::sync::atomic::AtomicU64::new(0),
         });
         let accept_task = tokio::spawn(server::accept_loop(listener, Arc::clone(&state)));
         Ok(MockProvider {
@@ -187,6 +189,13 @@ impl MockProvider {
 
     pub fn request_count(&self) -> usize {
         lock(&self.state.log).len()
+    }
+
+    /// Streams whose reader (the gateway) went away before the stream's end.
+    pub fn abandoned_streams(&self) -> u64 {
+        self.state
+            .abandoned
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn shutdown(self) {}

@@ -306,12 +306,12 @@ fn stream_response(
                     let mut b = Vec::new();
                     encoder.error(&err, &mut b);
                     steps.push(Step::Send(Bytes::from(b)));
-                    return sse_response(steps, delay);
+                    return sse_response(state, steps, delay);
                 }
                 Some(Fault::MalformedAfter { .. }) => {
                     steps.push(Step::Send(Bytes::from_static(b"data: {\"broken\": \n\n")));
                 }
-                Some(Fault::EndWithoutDone { .. }) => return sse_response(steps, delay),
+                Some(Fault::EndWithoutDone { .. }) => return sse_response(state, steps, delay),
                 _ => {}
             }
         }
@@ -334,11 +334,17 @@ fn stream_response(
             steps.push(Step::Send(Bytes::copy_from_slice(&buf)));
         }
     }
-    sse_response(steps, delay)
+    sse_response(state, steps, delay)
 }
 
-fn sse_response(steps: Vec<Step>, delay: Duration) -> Response<Body> {
+fn sse_response(state: &Arc<State>, steps: Vec<Step>, delay: Duration) -> Response<Body> {
     let (tx, rx) = mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(16);
+    let state = Arc::clone(state);
+    // Counts streams whose reader went away before the end, so tests can prove that a client
+    // leaving the gateway cancels the upstream stream too.
+    let abandoned = move || {
+        state.abandoned.fetch_add(1, Ordering::Relaxed);
+    };
     tokio::spawn(async move {
         let mut first = true;
         for step in steps {
@@ -349,13 +355,17 @@ fn sse_response(steps: Vec<Step>, delay: Duration) -> Response<Body> {
                     }
                     first = false;
                     if tx.send(Ok(Frame::data(bytes))).await.is_err() {
+                        abandoned();
                         return;
                     }
                 }
                 Step::Sleep(d) => {
                     tokio::select! {
                         _ = tokio::time::sleep(d) => {}
-                        _ = tx.closed() => return,
+                        _ = tx.closed() => {
+                            abandoned();
+                            return;
+                        }
                     }
                 }
                 Step::Cut => {
