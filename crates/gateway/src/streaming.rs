@@ -238,6 +238,15 @@ pub async fn relay(
                 }
             },
         };
+        let next = match next {
+            // The answer had finished (its finish reason arrived) and only the tail broke:
+            // the client gets it whole, as with a missing `[DONE]`.
+            Err(e) if !finishes.is_empty() => {
+                tracing::info!(target = %target.name, "stream broke after its finish reason; finalising: {}", e.message);
+                Ok(None)
+            }
+            other => other,
+        };
         match next {
             Ok(Some(ev)) => {
                 let ev = match filter.as_mut() {

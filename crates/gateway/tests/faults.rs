@@ -543,3 +543,22 @@ async fn s02_persistent_429_on_the_last_target_backs_off_once() {
     );
     assert_eq!(h.mocks[0].request_count(), 2);
 }
+
+// S11 (bis): the answer finished, then the connection broke before the terminal marker: the
+// answer is whole, so it is finalised, not continued or reported as broken.
+#[tokio::test]
+async fn a_cut_after_the_finish_reason_is_finalised_not_continued() {
+    for wire in [Wire::OpenAi, Wire::Anthropic] {
+        let h = canon_pair(wire, Wire::OpenAi).await;
+        h.fault(0, Fault::CutBeforeTerminal, 1);
+        let (st, _, payloads) = h.chat_stream(stream_req("x")).await;
+        assert_eq!(st, 200);
+        assert_eq!(stream_text(&payloads), CANON, "{wire:?}");
+        assert!(done(&payloads), "{wire:?}: {payloads:?}");
+        assert!(
+            last_json(&payloads).get("switchyard").is_none(),
+            "{wire:?}: not a continuation"
+        );
+        assert_eq!(h.mocks[1].request_count(), 0, "{wire:?}");
+    }
+}

@@ -39,6 +39,8 @@ pub enum Fault {
     EndWithoutDone { chunks: usize },
     /// Send the whole answer but leave out the final frame (`[DONE]`, `message_stop`).
     NoTerminal,
+    /// Like `NoTerminal`, but then cut the connection instead of ending the body cleanly.
+    CutBeforeTerminal,
 }
 
 /// A fault and which requests it applies to.

@@ -327,11 +327,14 @@ fn stream_response(
     if !matches!(steps.last(), Some(Step::Cut)) {
         buf.clear();
         encoder.finish(&mut buf);
-        if matches!(fault, Some(Fault::NoTerminal)) {
+        if matches!(fault, Some(Fault::NoTerminal | Fault::CutBeforeTerminal)) {
             drop_last_frame(&mut buf);
         }
         if !buf.is_empty() {
             steps.push(Step::Send(Bytes::copy_from_slice(&buf)));
+        }
+        if matches!(fault, Some(Fault::CutBeforeTerminal)) {
+            steps.push(Step::Cut);
         }
     }
     sse_response(state, steps, delay)
