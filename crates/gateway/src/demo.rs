@@ -50,7 +50,8 @@ pub async fn start(listen: &str) -> Result<Demo, String> {
     Ok(Demo { mocks, config })
 }
 
-pub fn instructions(url: &str) -> String {
+/// What to try, for the gateway at `url` whose failing primary mock is at `primary`.
+pub fn instructions(url: &str, primary: &str) -> String {
     format!(
         r#"Switchyard demo gateway on {url}
 Model "demo": openai-mock (primary, failing its next 3 requests with 503) -> anthropic-mock -> gemini-mock.
@@ -67,8 +68,7 @@ Stream it:
 Watch: the x-switchyard-target and x-switchyard-attempts response headers, and
   curl -s {url}/health        (each target's breaker state)
 Inject faults into the primary yourself:
-  curl -s {openai}/_mock/faults -d '{{"fault":{{"kind":"status","status":429,"retry_after_s":1}},"count":3}}'
-"#,
-        openai = "<openai-mock url, printed above>"
+  curl -s {primary}/_mock/faults -d '{{"fault":{{"kind":"status","status":429,"retry_after_s":1}},"count":3}}'
+"#
     )
 }

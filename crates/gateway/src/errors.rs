@@ -16,7 +16,7 @@ use crate::route::RouteTarget;
 pub struct AttemptRecord {
     pub target: String,
     pub skipped: bool,
-    pub class: Option<&'static str>,
+    pub class: Option<ErrorClass>,
     pub status: Option<u16>,
     pub message: String,
 }
@@ -46,14 +46,14 @@ impl AttemptRecord {
         AttemptRecord {
             target: target.name.clone(),
             skipped: false,
-            class: Some(err.class.name()),
+            class: Some(err.class),
             status: err.status,
             message: err.message.clone(),
         }
     }
 
     fn describe(&self) -> String {
-        match (self.skipped, self.class, self.status) {
+        match (self.skipped, self.class.map(ErrorClass::name), self.status) {
             (true, _, _) => format!("{}: skipped, {}", self.target, self.message),
             (false, Some(class), Some(status)) => {
                 format!("{}: {class} (HTTP {status}): {}", self.target, self.message)
@@ -149,11 +149,10 @@ impl GatewayError {
                 )
             }
             GatewayError::Exhausted { attempts } => {
-                let last = attempts.iter().rev().find_map(|a| a.class);
-                let class = ErrorClass::ALL
+                let class = attempts
                     .iter()
-                    .copied()
-                    .find(|c| Some(c.name()) == last)
+                    .rev()
+                    .find_map(|a| a.class)
                     .unwrap_or(ErrorClass::ServerError);
                 let p = class.policy();
                 (

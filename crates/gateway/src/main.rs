@@ -127,8 +127,7 @@ async fn run(command: Command) -> Result<(), String> {
             let running = switchyard_gateway::start(&demo.config, shutdown_signal()).await?;
             println!(
                 "{}",
-                switchyard_gateway::demo::instructions(&running.url())
-                    .replace("<openai-mock url, printed above>", &demo.mocks[0].url())
+                switchyard_gateway::demo::instructions(&running.url(), &demo.mocks[0].url())
             );
             wait(running).await
         }

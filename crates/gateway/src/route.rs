@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use switchyard_core::{Provider, Target, UnsupportedPolicy};
-use switchyard_resilience::{Breaker, BreakerConfig, LatencyWindow};
+use switchyard_resilience::{Breaker, LatencyWindow};
 
 use crate::config::{Config, Timeouts};
 use crate::providers;
@@ -174,9 +174,4 @@ fn client(connect_ms: u64) -> Result<reqwest::Client, String> {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| format!("cannot build HTTP client: {e}"))
-}
-
-/// Breaker settings in use, for the health endpoint.
-pub fn breaker_config(config: &Config) -> BreakerConfig {
-    config.breaker
 }
