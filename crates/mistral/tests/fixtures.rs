@@ -17,8 +17,7 @@ use std::path::Path;
 use common::*;
 use serde_json::{json, Value};
 use switchyard_core::{
-    ChatRequest, ChatResponse, ErrorClass, Provider, ServerSide, StreamEvent, StreamMeta,
-    UnsupportedPolicy,
+    ChatRequest, ErrorClass, Provider, ServerSide, StreamEvent, UnsupportedPolicy,
 };
 use switchyard_mistral::{Mistral, MistralServer};
 use switchyard_spec_check::{assert_valid, check, unknown_keys, Api};
@@ -114,13 +113,6 @@ fn check_request(case: &str, dir: &Path) {
     assert_eq!(rebuilt, native, "{case}: native → canonical → native");
 }
 
-fn strip_native(mut r: ChatResponse) -> ChatResponse {
-    if let Some(u) = r.usage.as_mut() {
-        u.native = None;
-    }
-    r
-}
-
 fn check_response(case: &str, dir: &Path) {
     let bytes = std::fs::read(dir.join("response.json")).expect("response");
     let native = read_json(&dir.join("response.json"));
@@ -161,17 +153,6 @@ fn check_response(case: &str, dir: &Path) {
     );
 }
 
-fn meta_of(events: &[StreamEvent]) -> StreamMeta {
-    match &events[0] {
-        StreamEvent::Start { id, model, created } => StreamMeta {
-            id: id.clone(),
-            model: model.clone(),
-            created: *created,
-        },
-        other => panic!("first event must be Start, got {other:?}"),
-    }
-}
-
 fn check_stream(case: &str, dir: &Path) {
     let bytes = std::fs::read(dir.join("stream.sse")).expect("stream");
     let whole = parse_stream(&bytes).unwrap_or_else(|e| panic!("{case}: {e}"));
@@ -200,16 +181,7 @@ fn check_stream(case: &str, dir: &Path) {
         );
     }
 
-    let request = ChatRequest {
-        stream: true,
-        ..ChatRequest::default()
-    };
-    let mut enc = MistralServer.stream_encoder(&request, meta_of(&whole));
-    let mut out = Vec::new();
-    for e in &whole {
-        enc.encode(e, &mut out);
-    }
-    enc.finish(&mut out);
+    let out = reencode_stream(&MistralServer, &whole, false);
     let again = parse_stream(&out).unwrap_or_else(|e| panic!("{case}: re-encoded: {e}"));
     assert_eq!(again, whole, "{case}: events → Mistral stream → events");
 

@@ -18,8 +18,7 @@ use std::path::Path;
 use common::*;
 use serde_json::{json, Value};
 use switchyard_core::{
-    ChatRequest, ChatResponse, ErrorClass, Provider, ServerSide, StreamEvent, StreamMeta,
-    UnsupportedPolicy,
+    ChatRequest, ErrorClass, Provider, ServerSide, StreamEvent, UnsupportedPolicy,
 };
 use switchyard_qwen::{Qwen, QwenServer};
 use switchyard_spec_check::{assert_valid, check, check_overlay, unknown_keys, Api, Overlay};
@@ -150,13 +149,6 @@ fn check_request(case: &str, dir: &Path) {
     assert_eq!(rebuilt, native, "{case}: native → canonical → native");
 }
 
-fn strip_native(mut r: ChatResponse) -> ChatResponse {
-    if let Some(u) = r.usage.as_mut() {
-        u.native = None;
-    }
-    r
-}
-
 fn check_response(case: &str, dir: &Path) {
     let bytes = std::fs::read(dir.join("response.json")).expect("response");
     let native = read_json(&dir.join("response.json"));
@@ -190,17 +182,6 @@ fn check_response(case: &str, dir: &Path) {
     );
 }
 
-fn meta_of(events: &[StreamEvent]) -> StreamMeta {
-    match &events[0] {
-        StreamEvent::Start { id, model, created } => StreamMeta {
-            id: id.clone(),
-            model: model.clone(),
-            created: *created,
-        },
-        other => panic!("first event must be Start, got {other:?}"),
-    }
-}
-
 fn check_stream(case: &str, dir: &Path) {
     let bytes = std::fs::read(dir.join("stream.sse")).expect("stream");
     let whole = parse_stream(&bytes).unwrap_or_else(|e| panic!("{case}: {e}"));
@@ -220,33 +201,11 @@ fn check_stream(case: &str, dir: &Path) {
             "{case}: cut at {end}"
         );
     }
-    let request = ChatRequest {
-        stream: true,
-        include_usage: true,
-        ..ChatRequest::default()
-    };
-    let mut enc = QwenServer.stream_encoder(&request, meta_of(&whole));
-    let mut out = Vec::new();
-    for e in &whole {
-        enc.encode(e, &mut out);
-    }
-    enc.finish(&mut out);
+    let out = reencode_stream(&QwenServer, &whole, true);
     let again = parse_stream(&out).unwrap_or_else(|e| panic!("{case}: re-encoded: {e}"));
-    let strip = |events: Vec<StreamEvent>| -> Vec<StreamEvent> {
-        events
-            .into_iter()
-            .map(|e| match e {
-                StreamEvent::Usage(mut u) => {
-                    u.native = None;
-                    StreamEvent::Usage(u)
-                }
-                e => e,
-            })
-            .collect()
-    };
     assert_eq!(
-        strip(again),
-        strip(whole),
+        strip_native_events(again),
+        strip_native_events(whole),
         "{case}: events → stream → events"
     );
     if switchyard_spec_check::specs_dir().is_some() {

@@ -5,7 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use switchyard_core::{StreamEvent, StreamParser, UpstreamError};
+use switchyard_core::{
+    ChatRequest, ChatResponse, ServerSide, StreamEvent, StreamMeta, StreamParser, UpstreamError,
+};
 use switchyard_sse::SseDecoder;
 
 /// `fixtures/<provider>` of this workspace.
@@ -100,6 +102,62 @@ pub fn split_at<'a>(bytes: &'a [u8], cuts: &[usize]) -> Vec<&'a [u8]> {
         start = c;
     }
     out.push(&bytes[start..]);
+    out
+}
+
+/// The stream identity from a parsed stream's first (`Start`) event.
+pub fn meta_of(events: &[StreamEvent]) -> StreamMeta {
+    match events.first() {
+        Some(StreamEvent::Start { id, model, created }) => StreamMeta {
+            id: id.clone(),
+            model: model.clone(),
+            created: *created,
+        },
+        other => panic!("first event must be Start, got {other:?}"),
+    }
+}
+
+/// `response` without the provider's verbatim usage object, for comparing round trips (the
+/// native object legitimately differs after re-encoding).
+pub fn strip_native(mut response: ChatResponse) -> ChatResponse {
+    if let Some(u) = response.usage.as_mut() {
+        u.native = None;
+    }
+    response
+}
+
+/// `events` without the verbatim usage objects, for the same reason.
+pub fn strip_native_events(events: Vec<StreamEvent>) -> Vec<StreamEvent> {
+    events
+        .into_iter()
+        .map(|e| match e {
+            StreamEvent::Usage(mut u) => {
+                u.native = None;
+                StreamEvent::Usage(u)
+            }
+            e => e,
+        })
+        .collect()
+}
+
+/// Encodes parsed `events` back into the provider's stream with its server side, as for a
+/// streamed request with `include_usage` as given.
+pub fn reencode_stream(
+    server: &dyn ServerSide,
+    events: &[StreamEvent],
+    include_usage: bool,
+) -> Vec<u8> {
+    let request = ChatRequest {
+        stream: true,
+        include_usage,
+        ..ChatRequest::default()
+    };
+    let mut encoder = server.stream_encoder(&request, meta_of(events));
+    let mut out = Vec::new();
+    for e in events {
+        encoder.encode(e, &mut out);
+    }
+    encoder.finish(&mut out);
     out
 }
 

@@ -6,7 +6,10 @@ use std::path::PathBuf;
 
 use switchyard_core::{StreamEvent, Target, UnsupportedPolicy, UpstreamError};
 use switchyard_openai::OpenAiStreamParser;
-pub use switchyard_testkit::{case_name, data_frames, read_json, snapshot, split_at};
+pub use switchyard_testkit::{
+    case_name, data_frames, meta_of, read_json, reencode_stream, snapshot, split_at, strip_native,
+    strip_native_events,
+};
 
 pub fn fixtures_root() -> PathBuf {
     switchyard_testkit::fixtures_root("qwen")
