@@ -186,10 +186,5 @@ fn same_target_wait(class: ErrorClass, policy: &Policy<'_>, is_last: bool) -> Op
 }
 
 fn rand_jitter_ms(max: u64) -> u64 {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    // Sub-second clock noise is jitter enough here and needs no RNG state.
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::from(d.subsec_nanos()) % max.max(1))
-        .unwrap_or(0)
+    rand::random_range(0..max.max(1))
 }

@@ -37,6 +37,13 @@ pub struct RouteTarget {
 }
 
 impl RouteTarget {
+    /// When one attempt on this target must end: its `total_ms` from now, or the request's
+    /// own deadline if that comes first.
+    pub fn attempt_deadline(&self, request_deadline: tokio::time::Instant) -> tokio::time::Instant {
+        (tokio::time::Instant::now() + Duration::from_millis(self.timeouts.total_ms))
+            .min(request_deadline)
+    }
+
     /// The parsed form of `uri`, cached.
     pub fn url(&self, uri: &http::Uri) -> Result<reqwest::Url, String> {
         let text = uri.to_string();

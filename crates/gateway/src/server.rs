@@ -147,8 +147,7 @@ async fn complete(
     request: &ChatRequest,
     deadline: Instant,
 ) -> Result<switchyard_core::ChatResponse, UpstreamError> {
-    let attempt_deadline =
-        (Instant::now() + Duration::from_millis(target.timeouts.total_ms)).min(deadline);
+    let attempt_deadline = target.attempt_deadline(deadline);
     let header_wait = Duration::from_millis(target.timeouts.headers_ms);
     let opened = crate::upstream::open(&target, request, header_wait, attempt_deadline).await?;
     let body = crate::upstream::read_bounded(opened.response, 64 << 20, attempt_deadline)

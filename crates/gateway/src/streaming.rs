@@ -153,7 +153,7 @@ pub async fn open_until_content(
 ) -> Result<Prelude, UpstreamError> {
     let t = target.timeouts;
     let started = Instant::now();
-    let attempt_deadline = (started + std::time::Duration::from_millis(t.total_ms)).min(deadline);
+    let attempt_deadline = target.attempt_deadline(deadline);
     // Headers must come before the first token can, so that bound applies to them too.
     let header_wait = std::time::Duration::from_millis(t.headers_ms.min(t.first_token_ms));
     let deadlines = Deadlines::start(t.stream(), attempt_deadline);
