@@ -84,6 +84,12 @@ struct BenchArgs {
     /// Requests in the long memory run.
     #[arg(long, value_name = "N")]
     long_run: Option<u64>,
+    /// Closed-loop connection counts (default 1,32).
+    #[arg(long, value_delimiter = ',', value_name = "N,N,...")]
+    connections: Option<Vec<usize>>,
+    /// Streamed requests per row for the time-to-first-byte figures; 0 leaves them out.
+    #[arg(long, value_name = "N")]
+    streams: Option<u64>,
     /// Use this gateway binary instead of building it (`cargo build --release`).
     #[arg(long, value_name = "PATH")]
     gateway_bin: Option<PathBuf>,
@@ -136,7 +142,14 @@ fn run_bench(args: BenchArgs) -> Result<ExitCode, String> {
         opts.duration = Duration::try_from_secs_f64(d).map_err(|e| format!("--duration: {e}"))?;
     }
     if let Some(r) = args.rates {
-        opts.rates = r;
+        // `--rates 0` runs no open-loop phase (e.g. to profile one closed-loop phase).
+        opts.rates = r.into_iter().filter(|&r| r > 0).collect();
+    }
+    if let Some(c) = args.connections {
+        opts.connections = c.into_iter().filter(|&c| c > 0).collect();
+    }
+    if let Some(n) = args.streams {
+        opts.streams = n;
     }
     if let Some(c) = args.chunks {
         opts.stream_chunks = c;

@@ -40,6 +40,9 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Deadline for a whole client request across all attempts, in milliseconds.
     pub request_timeout_ms: u64,
+    /// Event-loop threads, each with its own listening socket (`SO_REUSEPORT`) and its own
+    /// upstream connection pool, so a request never changes thread. 0: one per CPU.
+    pub workers: usize,
 }
 
 impl Default for ServerConfig {
@@ -48,6 +51,7 @@ impl Default for ServerConfig {
             listen: "127.0.0.1:8080".into(),
             max_body_bytes: 8 << 20,
             request_timeout_ms: 300_000,
+            workers: 0,
         }
     }
 }

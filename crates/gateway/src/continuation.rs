@@ -133,7 +133,7 @@ pub async fn resume(ctx: &RelayContext, sent: &Sent, tried: &mut Vec<String>) ->
                 .messages
                 .push(Message::text(Role::Assistant, sent.text()));
         }
-        match open_until_content(Arc::clone(target), &request, ctx.deadline).await {
+        match open_until_content(&ctx.upstreams, Arc::clone(target), &request, ctx.deadline).await {
             Ok(prelude) => {
                 return Some(Resumed {
                     prelude,

@@ -6,7 +6,7 @@
 //!    route for the model alias.
 //! 2. [`failover`]: the request deadline, then each target in order: its circuit breaker,
 //!    the attempt, and the error-class policy that says stop, retry or move on.
-//! 3. [`upstream`]: one attempt: the provider crate builds the native request, reqwest sends
+//! 3. [`upstream`]: one attempt: the provider crate builds the native request, [`client`] sends
 //!    it under the connect and header timeouts, non-2xx answers are classified.
 //! 4. [`streaming`]: for streams, events are held back until the first content arrives (so a
 //!    failure before it fails over invisibly), then relayed under first-token and stall
@@ -14,12 +14,14 @@
 //!
 //! This is the only crate (with the mock providers in `switchyard-sim`) that does network I/O.
 
+pub mod client;
 pub mod config;
 pub mod continuation;
 #[cfg(feature = "sim")]
 pub mod demo;
 pub mod errors;
 pub mod failover;
+mod listen;
 pub mod providers;
 pub mod route;
 pub mod schemas;
@@ -36,6 +38,7 @@ pub use server::Gateway;
 /// A gateway serving on a socket.
 pub struct Running {
     pub addr: SocketAddr,
+    /// Ends when every worker thread has stopped; the error of the first one that failed.
     pub task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
@@ -47,27 +50,78 @@ impl Running {
 
 /// Binds `config.server.listen` (port 0 picks a free port) and serves until `shutdown`
 /// completes.
+///
+/// The server runs on its own threads, not on the caller's runtime: `server.workers` threads
+/// (one per CPU by default), each a single-threaded runtime with its own listening socket on
+/// the same address (`SO_REUSEPORT`, so the kernel spreads connections over them) and its own
+/// upstream clients. A request is read, forwarded and answered on one thread; on a
+/// work-stealing runtime the client and upstream connection tasks of one request kept waking
+/// each other across CPUs, which the profile showed as kernel time.
 pub async fn start(
     config: &Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Running, String> {
     let gateway = Gateway::new(config)?;
-    let listener = tokio::net::TcpListener::bind(&config.server.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", config.server.listen))?;
-    let addr = listener
+    let workers = match config.server.workers {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let listeners = listen::bind(&config.server.listen, workers)?;
+    let addr = listeners[0]
         .local_addr()
         .map_err(|e| format!("cannot read the bound address: {e}"))?;
-    let app = gateway.router();
-    // Without TCP_NODELAY the first small stream write after the headers waits for the
-    // client's delayed ACK (~40 ms of added time to first byte).
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    // Worker threads are detached: each reports how it ended here, so that nothing blocks a
+    // caller's runtime from shutting down (the server then stops with it).
+    let (ended_tx, mut ended_rx) = tokio::sync::mpsc::unbounded_channel();
+    let count = listeners.len();
+    for (i, listener) in listeners.into_iter().enumerate() {
+        let app = gateway.router()?;
+        let mut stop = stop_rx.clone();
+        let ended = ended_tx.clone();
+        let serve = move || -> std::io::Result<()> {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener)?;
+                // Without TCP_NODELAY the first small stream write after the headers
+                // waits for the client's delayed ACK (~40 ms of added time to first byte).
+                let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                    let _ = tcp.set_nodelay(true);
+                });
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async move {
+                        // A dropped sender (the caller's runtime is gone) also means stop.
+                        let _ = stop.wait_for(|stop| *stop).await;
+                    })
+                    .await
+            })
+        };
+        std::thread::Builder::new()
+            .name(format!("switchyard-{i}"))
+            .spawn(move || {
+                let _ = ended.send(serve());
+            })
+            .map_err(|e| format!("cannot start worker thread {i}: {e}"))?;
+    }
+    drop(ended_tx);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
     });
     let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
+        let mut result = Ok(());
+        for _ in 0..count {
+            match ended_rx.recv().await {
+                Some(Ok(())) => {}
+                Some(Err(e)) if result.is_ok() => result = Err(e),
+                Some(Err(_)) => {}
+                // A thread that ends without reporting has panicked.
+                None => return Err(std::io::Error::other("a worker thread panicked")),
+            }
+        }
+        result
     });
     Ok(Running { addr, task })
 }

@@ -21,7 +21,8 @@ pub struct RouteTarget {
     pub model: String,
     api_key: Option<SecretString>,
     pub timeouts: Timeouts,
-    pub client: reqwest::Client,
+    /// Which of a worker's HTTP clients serves this target (see [`crate::upstream::Upstreams`]).
+    pub client_slot: usize,
     /// Shared by every route that names the same provider, base URL and model, so an outage
     /// seen through one alias protects them all.
     pub breaker: Arc<Breaker>,
@@ -31,9 +32,6 @@ pub struct RouteTarget {
     pub min_tokens_per_sec: Option<f64>,
     /// Recent times to first token, to spot an unusually slow one.
     pub ttft: LatencyWindow,
-    /// Parsed upstream URLs (a target has one or two: plain and streamed). Parsing a URL
-    /// per request (IDNA included) showed up in the profile.
-    urls: std::sync::RwLock<Vec<(String, reqwest::Url)>>,
 }
 
 impl RouteTarget {
@@ -42,24 +40,6 @@ impl RouteTarget {
     pub fn attempt_deadline(&self, request_deadline: tokio::time::Instant) -> tokio::time::Instant {
         (tokio::time::Instant::now() + Duration::from_millis(self.timeouts.total_ms))
             .min(request_deadline)
-    }
-
-    /// The parsed form of `uri`, cached.
-    pub fn url(&self, uri: &http::Uri) -> Result<reqwest::Url, String> {
-        let text = uri.to_string();
-        if let Ok(cache) = self.urls.read() {
-            if let Some((_, url)) = cache.iter().find(|(t, _)| *t == text) {
-                return Ok(url.clone());
-            }
-        }
-        let url = reqwest::Url::parse(&text).map_err(|e| format!("invalid upstream URL: {e}"))?;
-        if let Ok(mut cache) = self.urls.write() {
-            // Bounded: URLs carry no per-request parts today, but never let that grow.
-            if cache.len() < 8 {
-                cache.push((text, url.clone()));
-            }
-        }
-        Ok(url)
     }
 
     pub fn target(&self) -> Target<'_> {
@@ -101,11 +81,18 @@ pub struct Route {
     pub failover_on_content_filter: bool,
 }
 
-/// Builds every route. Fails only on things the config parser cannot see (an HTTP client
-/// that will not build).
-pub fn build(config: &Config) -> Result<HashMap<String, Arc<Route>>, String> {
+/// Every route, and the connect timeouts of the HTTP clients they need (a target's
+/// `client_slot` indexes this list).
+pub struct Routes {
+    pub routes: HashMap<String, Arc<Route>>,
+    pub connect_timeouts_ms: Vec<u64>,
+}
+
+/// Builds every route. Fails only on things the config parser cannot see (a provider that is
+/// not compiled in).
+pub fn build(config: &Config) -> Result<Routes, String> {
     let mut breakers: HashMap<(String, String, String), Arc<Breaker>> = HashMap::new();
-    let mut clients: HashMap<u64, reqwest::Client> = HashMap::new();
+    let mut connect_timeouts_ms: Vec<u64> = Vec::new();
     let mut routes = HashMap::new();
     for (alias, route) in &config.models {
         let route = route.get_ref();
@@ -120,12 +107,14 @@ pub fn build(config: &Config) -> Result<HashMap<String, Arc<Route>>, String> {
                 .map(|u| u.get_ref().trim_end_matches('/').to_string())
                 .unwrap_or_else(|| default_url.to_string());
             let timeouts = t.timeouts.apply(config.timeouts);
-            let client = match clients.get(&timeouts.connect_ms) {
-                Some(c) => c.clone(),
+            let client_slot = match connect_timeouts_ms
+                .iter()
+                .position(|&ms| ms == timeouts.connect_ms)
+            {
+                Some(slot) => slot,
                 None => {
-                    let c = client(timeouts.connect_ms)?;
-                    clients.insert(timeouts.connect_ms, c.clone());
-                    c
+                    connect_timeouts_ms.push(timeouts.connect_ms);
+                    connect_timeouts_ms.len() - 1
                 }
             };
             let breaker = breakers
@@ -145,7 +134,7 @@ pub fn build(config: &Config) -> Result<HashMap<String, Arc<Route>>, String> {
                     .as_ref()
                     .map(|k| SecretString::from(k.get_ref().clone())),
                 timeouts,
-                client,
+                client_slot,
                 breaker,
                 accepts_prefill: t
                     .accepts_prefill
@@ -154,7 +143,6 @@ pub fn build(config: &Config) -> Result<HashMap<String, Arc<Route>>, String> {
                 context_window: t.context_window,
                 min_tokens_per_sec: t.min_tokens_per_sec,
                 ttft: LatencyWindow::default(),
-                urls: std::sync::RwLock::new(Vec::new()),
             }));
         }
         routes.insert(
@@ -167,18 +155,8 @@ pub fn build(config: &Config) -> Result<HashMap<String, Arc<Route>>, String> {
             }),
         );
     }
-    Ok(routes)
-}
-
-/// One pooled client per connect timeout (reqwest sets it per client, not per request).
-fn client(connect_ms: u64) -> Result<reqwest::Client, String> {
-    reqwest::Client::builder()
-        .connect_timeout(Duration::from_millis(connect_ms))
-        .pool_idle_timeout(Duration::from_secs(90))
-        .pool_max_idle_per_host(512)
-        .tcp_nodelay(true)
-        // Upstream redirects would resend our key to another host: never follow them.
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| format!("cannot build HTTP client: {e}"))
+    Ok(Routes {
+        routes,
+        connect_timeouts_ms,
+    })
 }

@@ -25,10 +25,12 @@ use crate::errors::{attempt_count, GatewayError};
 use crate::failover::{self, Policy};
 use crate::route::{self, Route, RouteTarget};
 use crate::streaming;
+use crate::upstream::Upstreams;
 
-/// Everything a request needs, shared by all handlers.
+/// Everything a request needs, shared by all worker threads.
 pub struct Gateway {
     routes: HashMap<String, Arc<Route>>,
+    connect_timeouts_ms: Vec<u64>,
     aliases: Vec<String>,
     max_body: usize,
     request_timeout: Duration,
@@ -40,11 +42,15 @@ pub struct Gateway {
 
 impl Gateway {
     pub fn new(config: &Config) -> Result<Arc<Self>, String> {
-        let routes = route::build(config)?;
+        let route::Routes {
+            routes,
+            connect_timeouts_ms,
+        } = route::build(config)?;
         let mut aliases: Vec<String> = routes.keys().cloned().collect();
         aliases.sort();
         Ok(Arc::new(Gateway {
             routes,
+            connect_timeouts_ms,
             aliases,
             max_body: config.server.max_body_bytes,
             request_timeout: Duration::from_millis(config.server.request_timeout_ms),
@@ -55,15 +61,20 @@ impl Gateway {
         }))
     }
 
-    pub fn router(self: &Arc<Self>) -> Router {
-        Router::new()
+    /// The HTTP API for one worker thread, with that worker's own upstream clients.
+    pub fn router(self: &Arc<Self>) -> Result<Router, String> {
+        let worker = Arc::new(Worker {
+            gw: Arc::clone(self),
+            upstreams: Arc::new(Upstreams::new(&self.connect_timeouts_ms)?),
+        });
+        Ok(Router::new()
             .route("/v1/chat/completions", post(chat_completions))
             .route("/chat/completions", post(chat_completions))
             .route("/v1/models", get(models))
             .route("/health", get(health))
             .fallback(not_found)
             .method_not_allowed_fallback(method_not_allowed)
-            .with_state(Arc::clone(self))
+            .with_state(worker))
     }
 
     fn next_id(&self) -> String {
@@ -73,6 +84,12 @@ impl Gateway {
             self.ids.fetch_add(1, Ordering::Relaxed)
         )
     }
+}
+
+/// What a handler gets: the shared gateway and its worker thread's upstream clients.
+struct Worker {
+    gw: Arc<Gateway>,
+    upstreams: Arc<Upstreams>,
 }
 
 async fn read_body(body: Body, limit: usize) -> Result<Bytes, GatewayError> {
@@ -89,14 +106,15 @@ async fn read_body(body: Body, limit: usize) -> Result<Bytes, GatewayError> {
     }
 }
 
-async fn chat_completions(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
-    match handle_chat(gw, req).await {
+async fn chat_completions(State(worker): State<Arc<Worker>>, req: Request) -> Response {
+    match handle_chat(&worker, req).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
 }
 
-async fn handle_chat(gw: Arc<Gateway>, req: Request) -> Result<Response, GatewayError> {
+async fn handle_chat(worker: &Worker, req: Request) -> Result<Response, GatewayError> {
+    let gw = &worker.gw;
     let body = read_body(req.into_body(), gw.max_body).await?;
     let request = OpenAiServer
         .parse_request(None, &body)
@@ -113,10 +131,14 @@ async fn handle_chat(gw: Arc<Gateway>, req: Request) -> Result<Response, Gateway
         deadline,
     };
     if request.stream {
-        stream_chat(&gw, &route, request, &policy).await
+        stream_chat(worker, &route, request, &policy).await
     } else {
         let req = &request;
-        let won = failover::run(&route, &policy, |target| complete(target, req, deadline)).await?;
+        let upstreams = &*worker.upstreams;
+        let won = failover::run(&route, &policy, |target| {
+            complete(upstreams, target, req, deadline)
+        })
+        .await?;
         won.permit.success();
         let mut response = won.value;
         if response.id.is_empty() {
@@ -143,13 +165,15 @@ async fn handle_chat(gw: Arc<Gateway>, req: Request) -> Result<Response, Gateway
 }
 
 async fn complete(
+    upstreams: &Upstreams,
     target: Arc<RouteTarget>,
     request: &ChatRequest,
     deadline: Instant,
 ) -> Result<switchyard_core::ChatResponse, UpstreamError> {
     let attempt_deadline = target.attempt_deadline(deadline);
     let header_wait = Duration::from_millis(target.timeouts.headers_ms);
-    let opened = crate::upstream::open(&target, request, header_wait, attempt_deadline).await?;
+    let opened =
+        crate::upstream::open(upstreams, &target, request, header_wait, attempt_deadline).await?;
     let body = crate::upstream::read_bounded(opened.response, 64 << 20, attempt_deadline)
         .await
         .map_err(|e| crate::upstream::scrub(&target, e))?;
@@ -162,24 +186,26 @@ async fn complete(
 }
 
 async fn stream_chat(
-    gw: &Arc<Gateway>,
+    worker: &Worker,
     route: &Arc<Route>,
     request: ChatRequest,
     policy: &Policy<'_>,
 ) -> Result<Response, GatewayError> {
     let deadline = policy.deadline;
     let req = &request;
+    let upstreams = &*worker.upstreams;
     let won = failover::run(route, policy, |target| {
-        streaming::open_until_content(target, req, deadline)
+        streaming::open_until_content(upstreams, target, req, deadline)
     })
     .await?;
     let warnings = won.value.warnings.clone();
-    let meta = streaming::meta_from(&won.value.held, &won.target.model, || gw.next_id());
+    let meta = streaming::meta_from(&won.value.held, &won.target.model, || worker.gw.next_id());
     let encoder: Box<dyn switchyard_core::StreamEncoder> =
         Box::new(OpenAiStreamEncoder::new(meta, request.include_usage));
     let (tx, mut rx) = mpsc::channel::<Bytes>(32);
     let target = Arc::clone(&won.target);
     let ctx = streaming::RelayContext {
+        upstreams: Arc::clone(&worker.upstreams),
         route: Arc::clone(route),
         request,
         deadline,
@@ -236,7 +262,8 @@ fn annotate(resp: &mut Response, target: &RouteTarget, attempts: usize, warnings
     }
 }
 
-async fn models(State(gw): State<Arc<Gateway>>) -> Response {
+async fn models(State(worker): State<Arc<Worker>>) -> Response {
+    let gw = &worker.gw;
     let data: Vec<_> = gw
         .aliases
         .iter()
@@ -245,7 +272,8 @@ async fn models(State(gw): State<Arc<Gateway>>) -> Response {
     axum::Json(serde_json::json!({"object": "list", "data": data})).into_response()
 }
 
-async fn health(State(gw): State<Arc<Gateway>>) -> Response {
+async fn health(State(worker): State<Arc<Worker>>) -> Response {
+    let gw = &worker.gw;
     let mut targets = serde_json::Map::new();
     for route in gw.routes.values() {
         for t in &route.targets {

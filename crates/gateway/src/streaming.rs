@@ -21,7 +21,7 @@ use crate::upstream;
 
 /// One upstream stream being read: bytes → SSE frames → canonical events, under deadlines.
 pub struct UpstreamStream {
-    response: reqwest::Response,
+    response: upstream::Response,
     decoder: SseDecoder,
     parser: Box<dyn StreamParser>,
     deadlines: Deadlines,
@@ -40,7 +40,7 @@ pub struct UpstreamStream {
 const MAX_MALFORMED_FRAMES: u32 = 3;
 
 impl UpstreamStream {
-    pub fn new(target: &RouteTarget, response: reqwest::Response, deadlines: Deadlines) -> Self {
+    pub fn new(target: &RouteTarget, response: upstream::Response, deadlines: Deadlines) -> Self {
         UpstreamStream {
             response,
             decoder: SseDecoder::new(),
@@ -147,6 +147,7 @@ pub struct Prelude {
 /// Opens `target` and reads until the first content event. Any failure here is still
 /// invisible to the client.
 pub async fn open_until_content(
+    upstreams: &upstream::Upstreams,
     target: Arc<RouteTarget>,
     request: &switchyard_core::ChatRequest,
     deadline: Instant,
@@ -157,7 +158,7 @@ pub async fn open_until_content(
     // Headers must come before the first token can, so that bound applies to them too.
     let header_wait = std::time::Duration::from_millis(t.headers_ms.min(t.first_token_ms));
     let deadlines = Deadlines::start(t.stream(), attempt_deadline);
-    let opened = upstream::open(&target, request, header_wait, attempt_deadline).await?;
+    let opened = upstream::open(upstreams, &target, request, header_wait, attempt_deadline).await?;
     let warnings = opened.warnings;
     let mut stream = UpstreamStream::new(&target, opened.response, deadlines);
     let mut held = Vec::new();
@@ -190,6 +191,7 @@ pub async fn open_until_content(
 
 /// What the relay needs to continue a broken stream on another target.
 pub struct RelayContext {
+    pub upstreams: Arc<upstream::Upstreams>,
     pub route: Arc<crate::route::Route>,
     pub request: switchyard_core::ChatRequest,
     pub deadline: Instant,

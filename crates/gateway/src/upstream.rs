@@ -2,23 +2,49 @@
 //! opened response or a classified error. The only place that turns transport failures
 //! (connect, timeouts, cut bodies) into [`ErrorClass`]es.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use switchyard_core::{ChatRequest, ErrorClass, UpstreamError};
 use tokio::time::Instant;
 
+pub use crate::client::Response;
+use crate::client::{Client, ClientError};
 use crate::route::RouteTarget;
+
+/// The HTTP clients of one worker thread, one per distinct connect timeout. Each worker has
+/// its own, so a pooled upstream connection is driven by the same thread as the client
+/// connection that uses it: no cross-thread wake-up per request.
+pub struct Upstreams {
+    clients: Vec<Arc<Client>>,
+}
+
+impl Upstreams {
+    pub fn new(connect_timeouts_ms: &[u64]) -> Result<Self, String> {
+        let clients = connect_timeouts_ms
+            .iter()
+            .map(|&ms| Client::new(Duration::from_millis(ms)).map(Arc::new))
+            .collect::<Result<_, _>>()?;
+        Ok(Upstreams { clients })
+    }
+
+    /// The client for `target`; slots come from the same route table, so one always exists.
+    pub fn client(&self, target: &RouteTarget) -> &Arc<Client> {
+        &self.clients[target.client_slot]
+    }
+}
 
 /// An upstream response whose status was 2xx; its body is still unread.
 pub struct Opened {
-    pub response: reqwest::Response,
+    pub response: Response,
     pub warnings: Vec<String>,
 }
 
 /// Sends `request` to `target` and waits for 2xx response headers, within the target's
 /// headers timeout and `deadline`. A non-2xx answer is read (bounded) and classified.
 pub async fn open(
+    upstreams: &Upstreams,
     target: &RouteTarget,
     request: &ChatRequest,
     header_wait: Duration,
@@ -28,16 +54,7 @@ pub async fn open(
         .provider
         .build_request(request, &target.target())
         .map_err(UpstreamError::from)?;
-    let (parts, body) = built.request.into_parts();
-    let url = target
-        .url(&parts.uri)
-        .map_err(|e| UpstreamError::new(ErrorClass::InvalidRequest, e))?;
-    let send = target
-        .client
-        .request(parts.method, url)
-        .headers(parts.headers)
-        .body(body)
-        .send();
+    let send = upstreams.client(target).send(built.request);
     let header_deadline = (Instant::now() + header_wait).min(deadline);
     let response = match tokio::time::timeout_at(header_deadline, send).await {
         Err(_) => {
@@ -71,7 +88,7 @@ pub async fn open(
 
 /// Reads a whole body, up to `limit` bytes, before `deadline`.
 pub async fn read_bounded(
-    mut response: reqwest::Response,
+    mut response: Response,
     limit: usize,
     deadline: Instant,
 ) -> Result<Bytes, UpstreamError> {
@@ -101,38 +118,17 @@ pub async fn read_bounded(
     }
 }
 
-/// Classifies a transport error. Never includes the URL's query (Gemini keys may sit there
-/// in user-supplied base URLs) or any header.
-pub fn transport_error(e: &reqwest::Error) -> UpstreamError {
-    let class = if e.is_timeout() {
-        ErrorClass::Timeout
-    } else if e.is_connect() {
-        ErrorClass::Connect
-    } else if e.is_body() || e.is_decode() {
-        ErrorClass::StreamInterrupted
-    } else if e.is_request() {
+/// Classifies a transport error. The client's messages never include the URL's query (Gemini
+/// keys may sit there in user-supplied base URLs) or any header.
+pub fn transport_error(e: &ClientError) -> UpstreamError {
+    let class = match e {
+        ClientError::ConnectTimeout => ErrorClass::Timeout,
         // Sending failed before a response: the connection was refused, reset or closed.
-        ErrorClass::Connect
-    } else {
-        ErrorClass::StreamInterrupted
+        ClientError::Connect(_) | ClientError::Send(_) => ErrorClass::Connect,
+        ClientError::Body(_) => ErrorClass::StreamInterrupted,
+        ClientError::Url(_) => ErrorClass::InvalidRequest,
     };
-    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
-    let mut detail = String::new();
-    while let Some(s) = source {
-        detail = s.to_string();
-        source = s.source();
-    }
-    let what = match class {
-        ErrorClass::Connect => "connection failed",
-        ErrorClass::Timeout => "timed out",
-        _ => "response broken",
-    };
-    let message = if detail.is_empty() {
-        what.to_string()
-    } else {
-        format!("{what}: {detail}")
-    };
-    UpstreamError::new(class, message)
+    UpstreamError::new(class, e.to_string())
 }
 
 pub fn scrub(target: &RouteTarget, mut err: UpstreamError) -> UpstreamError {

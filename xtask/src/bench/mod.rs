@@ -304,6 +304,14 @@ async fn drive(name: &str, target: Arc<Target>, pids: Option<Vec<u32>>, opts: &O
         let p = load::open(&target, rate, opts.duration).await;
         phases.push(figures(format!("open-{rate}"), &p, before, cpu()));
     }
+    if opts.streams == 0 {
+        return Row {
+            name: name.to_string(),
+            skipped: None,
+            phases,
+            stream: None,
+        };
+    }
     let before = cpu();
     let s = load::streams(&target, opts.streams).await;
     let after = cpu();
