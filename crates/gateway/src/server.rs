@@ -213,6 +213,10 @@ async fn stream_chat(
     tokio::spawn(streaming::relay(
         ctx, won.value, encoder, target, won.permit, tx,
     ));
+    // The relay runs on this thread: let it encode the events already held, so that the
+    // response head and the first chunk leave in one write (one less round of wake-ups
+    // before the client's first byte).
+    tokio::task::yield_now().await;
     let body_stream = futures_util::stream::poll_fn(move |cx| {
         rx.poll_recv(cx)
             .map(|o| o.map(Ok::<Bytes, std::convert::Infallible>))

@@ -8,6 +8,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use futures_util::FutureExt;
 use switchyard_core::{
     ErrorClass, SseFrame, StreamEncoder, StreamEvent, StreamMeta, StreamParser, UpstreamError,
 };
@@ -33,6 +34,9 @@ pub struct UpstreamStream {
     saw_finish: bool,
     malformed_frames: u32,
     target_name: String,
+    /// Gather a burst of ready body pieces per read (see `read_more`). Off until the client
+    /// has its first bytes: before that, the first content event matters more than batching.
+    pub coalesce: bool,
 }
 
 /// Broken frames tolerated per stream before it counts as failed: one garbled event from a
@@ -53,6 +57,7 @@ impl UpstreamStream {
             saw_finish: false,
             malformed_frames: 0,
             target_name: target.name.clone(),
+            coalesce: false,
         }
     }
 
@@ -85,6 +90,31 @@ impl UpstreamStream {
             which = self.deadlines.expired() => return Err(expired(which)),
         };
         self.deadlines.on_bytes();
+        self.absorb(chunk)?;
+        // The upstream client hands over one HTTP chunk per poll, even when one socket read
+        // brought dozens; the connection task decodes the next one only once it runs again.
+        // Letting it run and taking what is then ready turns a burst into one batch of events,
+        // so the relay writes it to the client in one go instead of one write per event.
+        let mut taken = 0;
+        while self.coalesce && !self.ended && taken < COALESCE_BYTES {
+            tokio::task::yield_now().await;
+            let Some(chunk) = self.response.chunk().now_or_never() else {
+                break;
+            };
+            let chunk = chunk.map_err(|e| upstream::transport_error(&e))?;
+            taken += chunk.as_ref().map_or(0, Bytes::len);
+            self.absorb(chunk)?;
+        }
+        self.saw_finish |= self
+            .events
+            .iter()
+            .any(|e| matches!(e, StreamEvent::Finish { .. }));
+        self.queue.extend(self.events.drain(..));
+        Ok(())
+    }
+
+    /// Decodes one piece of the body (`None`: its end) into events.
+    fn absorb(&mut self, chunk: Option<Bytes>) -> Result<(), UpstreamError> {
         match chunk {
             Some(bytes) => {
                 self.decoder
@@ -110,7 +140,12 @@ impl UpstreamStream {
             None => {
                 self.decoder.finish();
                 if let Err(e) = self.parser.finish(&mut self.events) {
-                    if !self.saw_finish {
+                    let finished = self.saw_finish
+                        || self
+                            .events
+                            .iter()
+                            .any(|e| matches!(e, StreamEvent::Finish { .. }));
+                    if !finished {
                         return Err(e);
                     }
                     // Finished but unterminated (no `[DONE]`): the answer is whole; finalise
@@ -120,14 +155,15 @@ impl UpstreamStream {
                 self.ended = true;
             }
         }
-        self.saw_finish |= self
-            .events
-            .iter()
-            .any(|e| matches!(e, StreamEvent::Finish { .. }));
-        self.queue.extend(self.events.drain(..));
         Ok(())
     }
 }
+
+/// A client write is sent once this much is encoded, even if more events are waiting.
+const FLUSH_BYTES: usize = 16 << 10;
+
+/// Most bytes gathered from one burst before its events are handed on.
+const COALESCE_BYTES: usize = 64 << 10;
 
 fn expired(which: Expired) -> UpstreamError {
     UpstreamError::new(ErrorClass::Timeout, which.describe())
@@ -229,6 +265,7 @@ pub async fn relay(
     let mut tried = vec![target.name.clone()];
     let mut pending: VecDeque<StreamEvent> = held.into();
     let mut buf = Vec::with_capacity(1024);
+    let mut wrote = false;
     loop {
         let next = match pending.pop_front() {
             Some(ev) => Ok(Some(ev)),
@@ -287,10 +324,17 @@ pub async fn relay(
                 }
                 sent.record(&ev);
                 encoder.encode(&ev, &mut buf);
-                // Events that arrived in one upstream read leave in one client write.
-                if buf.is_empty() || !pending.is_empty() || stream.has_queued() {
+                // Events that arrived in one upstream burst leave in one client write, except
+                // that the first write goes as soon as the held events are encoded: time to
+                // first byte matters more than one more write.
+                if buf.is_empty()
+                    || !pending.is_empty()
+                    || (wrote && stream.has_queued() && buf.len() < FLUSH_BYTES)
+                {
                     continue;
                 }
+                let first = !wrote;
+                wrote = true;
                 if tx
                     .send(Bytes::from(std::mem::take(&mut buf)))
                     .await
@@ -298,6 +342,13 @@ pub async fn relay(
                 {
                     tracing::info!(target = %target.name, "client went away; upstream request cancelled");
                     return;
+                }
+                if first {
+                    // Let the connection task write the first chunk now, before this task
+                    // works through whatever else has arrived; from here on, bursts are
+                    // batched.
+                    stream.coalesce = true;
+                    tokio::task::yield_now().await;
                 }
                 buf.reserve(1024);
             }
