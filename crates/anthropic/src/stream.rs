@@ -5,7 +5,10 @@
 //! (stop reason, cumulative usage), then `message_stop`. `ping` may come anywhere; `error` ends
 //! the stream. Only `message_stop` makes a stream complete.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+
+use serde::Deserialize;
 
 use serde_json::{json, Map, Value};
 use switchyard_core::{
@@ -46,6 +49,52 @@ impl AnthropicStreamParser {
         Self::default()
     }
 
+    /// The common case, a text / thinking / tool-argument delta for a known block, read
+    /// into a borrowed struct. Returns false, having appended nothing, for anything else
+    /// (other events, unknown blocks, odd shapes, malformed JSON); [`WireStreamEvent`] then
+    /// handles the frame, and reports errors exactly as it always did. Whenever this returns
+    /// true, the general path would have accepted the frame with the same result.
+    fn feed_block_delta(&mut self, data: &str, out: &mut Vec<StreamEvent>) -> bool {
+        // The general path rejects an unpaired `\uD800`-`\uDFFF` escape anywhere; this one
+        // skips unknown fields unchecked, so such frames go the general way.
+        if may_hold_surrogate_escape(data.as_bytes()) {
+            return false;
+        }
+        let Ok(event) = serde_json::from_str::<FastBlockDelta<'_>>(data) else {
+            return false;
+        };
+        if event.kind != "content_block_delta" {
+            return false;
+        }
+        let Some(&kind) = self.blocks.get(&event.index) else {
+            return false;
+        };
+        let d = event.delta;
+        match (kind, d.kind.as_ref(), d.text, d.thinking, d.partial_json) {
+            (BlockKind::Text, "text_delta", Some(text), _, _) => out.push(StreamEvent::TextDelta {
+                choice: 0,
+                text: text.into_owned(),
+            }),
+            (BlockKind::Thinking, "thinking_delta", _, Some(text), _) => {
+                out.push(StreamEvent::ReasoningDelta {
+                    choice: 0,
+                    text: text.into_owned(),
+                })
+            }
+            (BlockKind::Tool(tool), "input_json_delta", _, _, Some(args)) => {
+                if !args.is_empty() {
+                    out.push(StreamEvent::ToolCallArguments {
+                        choice: 0,
+                        index: tool,
+                        arguments: args.into_owned(),
+                    })
+                }
+            }
+            _ => return false,
+        }
+        true
+    }
+
     fn merge_usage(&mut self, usage: &Value) {
         if let Value::Object(u) = usage {
             for (k, v) in u {
@@ -60,6 +109,9 @@ impl AnthropicStreamParser {
 impl StreamParser for AnthropicStreamParser {
     fn feed(&mut self, frame: &SseFrame, out: &mut Vec<StreamEvent>) -> Result<(), UpstreamError> {
         if self.done {
+            return Ok(());
+        }
+        if self.feed_block_delta(&frame.data, out) {
             return Ok(());
         }
         let event: WireStreamEvent = serde_json::from_str(&frame.data).map_err(|e| {
@@ -198,6 +250,41 @@ impl StreamParser for AnthropicStreamParser {
     fn is_done(&self) -> bool {
         self.done
     }
+}
+
+fn may_hold_surrogate_escape(json: &[u8]) -> bool {
+    memchr::memchr_iter(b'\\', json).any(|i| {
+        json.get(i + 1) == Some(&b'u')
+            && matches!(json.get(i + 2), Some(b'd' | b'D'))
+            && matches!(
+                json.get(i + 3),
+                Some(b'8'..=b'9' | b'a'..=b'f' | b'A'..=b'F')
+            )
+    })
+}
+
+/// `content_block_delta`, borrowed from the frame. Each field has the type the general
+/// path's [`WireStreamEvent`] / [`BlockDelta`] gives it, or a stricter one, so a frame this
+/// accepts is one the general path accepts too.
+#[derive(Deserialize)]
+struct FastBlockDelta<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    index: u32,
+    #[serde(borrow)]
+    delta: FastDelta<'a>,
+}
+
+#[derive(Deserialize)]
+struct FastDelta<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(default, borrow)]
+    text: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    thinking: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    partial_json: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,8 +13,10 @@ use crate::response::{finish_reason_str, usage_to_wire};
 use crate::wire::WireUsage;
 
 pub struct OpenAiStreamEncoder {
-    meta: StreamMeta,
     include_usage: bool,
+    /// `data: {"id":…,"object":…,"created":…,"model":…,"choices":[`, the same for every
+    /// chunk of the stream, so rendered once.
+    prefix: Vec<u8>,
     /// Choices whose role went out already.
     role_sent: Vec<u32>,
     usage: Option<Usage>,
@@ -25,9 +27,17 @@ impl OpenAiStreamEncoder {
     /// `include_usage` is the client's `stream_options.include_usage`
     /// (`ChatRequest::include_usage`).
     pub fn new(meta: StreamMeta, include_usage: bool) -> Self {
+        let mut prefix = Vec::with_capacity(128 + meta.id.len() + meta.model.len());
+        prefix.extend_from_slice(b"data: {\"id\":");
+        write_json(&mut prefix, meta.id.as_str());
+        prefix.extend_from_slice(b",\"object\":\"chat.completion.chunk\",\"created\":");
+        write_json(&mut prefix, &meta.created);
+        prefix.extend_from_slice(b",\"model\":");
+        write_json(&mut prefix, meta.model.as_str());
+        prefix.extend_from_slice(b",\"choices\":[");
         OpenAiStreamEncoder {
-            meta,
             include_usage,
+            prefix,
             role_sent: Vec::new(),
             usage: None,
             finished: false,
@@ -43,19 +53,46 @@ impl OpenAiStreamEncoder {
         }
     }
 
+    /// One chunk: the pre-rendered prefix, `choice` (if any), then `usage` (`null` on every
+    /// chunk but the usage chunk) when the client asked for usage. The bytes are those of
+    /// serializing [`ChunkOut`], which the tests check.
     fn write(&self, choice: Option<&ChoiceOut<'_>>, usage: Option<&WireUsage>, out: &mut Vec<u8>) {
-        let chunk = ChunkOut {
-            id: &self.meta.id,
-            object: "chat.completion.chunk",
-            created: self.meta.created,
-            model: &self.meta.model,
-            choices: choice.map(std::slice::from_ref).unwrap_or(&[]),
-            usage: self.include_usage.then_some(usage),
-        };
-        out.extend_from_slice(b"data: ");
-        // Borrowed strings and numbers into a Vec: cannot fail.
-        let _ = serde_json::to_writer(&mut *out, &chunk);
-        out.extend_from_slice(b"\n\n");
+        out.extend_from_slice(&self.prefix);
+        if let Some(choice) = choice {
+            write_json(out, choice);
+        }
+        self.write_end(usage, out);
+    }
+
+    fn write_end(&self, usage: Option<&WireUsage>, out: &mut Vec<u8>) {
+        out.push(b']');
+        if self.include_usage {
+            match usage {
+                Some(usage) => {
+                    out.extend_from_slice(b",\"usage\":");
+                    write_json(out, usage);
+                }
+                None => out.extend_from_slice(b",\"usage\":null"),
+            }
+        }
+        out.extend_from_slice(b"}\n\n");
+    }
+
+    /// A text-like delta (`content`, `reasoning_content` or `refusal`), the one chunk shape
+    /// of a long stream, written directly rather than through [`ChoiceOut`].
+    fn text_delta(&mut self, choice: u32, key: &[u8], text: &str, out: &mut Vec<u8>) {
+        let role = self.role_for(choice);
+        out.extend_from_slice(&self.prefix);
+        out.extend_from_slice(b"{\"index\":");
+        write_json(out, &choice);
+        out.extend_from_slice(b",\"delta\":{");
+        if role.is_some() {
+            out.extend_from_slice(b"\"role\":\"assistant\",");
+        }
+        out.extend_from_slice(key);
+        write_json(out, text);
+        out.extend_from_slice(b"},\"logprobs\":null,\"finish_reason\":null}");
+        self.write_end(None, out);
     }
 
     fn delta(&mut self, choice: u32, delta: DeltaOut<'_>, out: &mut Vec<u8>) {
@@ -73,30 +110,23 @@ impl OpenAiStreamEncoder {
     }
 }
 
+/// Borrowed strings, numbers and derived structs into a Vec: cannot fail.
+fn write_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    let _ = serde_json::to_writer(&mut *out, value);
+}
+
 impl StreamEncoder for OpenAiStreamEncoder {
     fn encode(&mut self, event: &StreamEvent, out: &mut Vec<u8>) {
         match event {
             StreamEvent::Start { .. } => {}
             StreamEvent::TextDelta { choice, text } if !text.is_empty() => {
-                let d = DeltaOut {
-                    content: Some(text),
-                    ..DeltaOut::default()
-                };
-                self.delta(*choice, d, out);
+                self.text_delta(*choice, b"\"content\":", text, out);
             }
             StreamEvent::ReasoningDelta { choice, text } if !text.is_empty() => {
-                let d = DeltaOut {
-                    reasoning_content: Some(text),
-                    ..DeltaOut::default()
-                };
-                self.delta(*choice, d, out);
+                self.text_delta(*choice, b"\"reasoning_content\":", text, out);
             }
             StreamEvent::RefusalDelta { choice, text } if !text.is_empty() => {
-                let d = DeltaOut {
-                    refusal: Some(text),
-                    ..DeltaOut::default()
-                };
-                self.delta(*choice, d, out);
+                self.text_delta(*choice, b"\"refusal\":", text, out);
             }
             StreamEvent::TextDelta { .. }
             | StreamEvent::ReasoningDelta { .. }
@@ -189,6 +219,8 @@ impl StreamEncoder for OpenAiStreamEncoder {
     }
 }
 
+/// The chunk the pre-rendered writes must match byte for byte (see the tests).
+#[cfg(test)]
 #[derive(Serialize)]
 struct ChunkOut<'a> {
     id: &'a str,
@@ -238,4 +270,189 @@ struct FunctionChunkOut<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     name: Option<&'a str>,
     arguments: &'a str,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard_core::FinishReason;
+
+    /// What the encoder wrote before its chunks were pre-rendered: `ChunkOut` serialized.
+    fn reference(
+        meta: &StreamMeta,
+        include_usage: bool,
+        choice: Option<ChoiceOut<'_>>,
+        usage: Option<&WireUsage>,
+    ) -> Vec<u8> {
+        let chunk = ChunkOut {
+            id: &meta.id,
+            object: "chat.completion.chunk",
+            created: meta.created,
+            model: &meta.model,
+            choices: choice.as_slice(),
+            usage: include_usage.then_some(usage),
+        };
+        let mut out = b"data: ".to_vec();
+        out.extend_from_slice(&serde_json::to_vec(&chunk).unwrap());
+        out.extend_from_slice(b"\n\n");
+        out
+    }
+
+    fn choice<'a>(index: u32, delta: DeltaOut<'a>, finish: Option<&'static str>) -> ChoiceOut<'a> {
+        ChoiceOut {
+            index,
+            delta,
+            logprobs: None,
+            finish_reason: finish,
+        }
+    }
+
+    #[test]
+    fn prerendered_chunks_match_the_serialized_chunk() {
+        let usage = Usage {
+            input_tokens: 3,
+            output_tokens: 5,
+            total_tokens: 8,
+            reasoning_tokens: Some(2),
+            ..Usage::default()
+        };
+        for include_usage in [false, true] {
+            let meta = StreamMeta {
+                id: "chatcmpl-\"quoted\"\\é".into(),
+                model: "m\u{1}ö".into(),
+                created: 1_730_000_000,
+            };
+            let mut enc = OpenAiStreamEncoder::new(meta.clone(), include_usage);
+            let mut out = Vec::new();
+            let events = [
+                StreamEvent::TextDelta {
+                    choice: 0,
+                    text: "a\"b\n\u{7}漢".into(),
+                },
+                StreamEvent::TextDelta {
+                    choice: 0,
+                    text: "c".into(),
+                },
+                StreamEvent::ReasoningDelta {
+                    choice: 1,
+                    text: "r".into(),
+                },
+                StreamEvent::RefusalDelta {
+                    choice: 1,
+                    text: "no".into(),
+                },
+                StreamEvent::ToolCallStart {
+                    choice: 2,
+                    index: 0,
+                    id: "call_1".into(),
+                    name: "f".into(),
+                },
+                StreamEvent::ToolCallArguments {
+                    choice: 2,
+                    index: 0,
+                    arguments: "{}".into(),
+                },
+                StreamEvent::Finish {
+                    choice: 0,
+                    reason: FinishReason::Stop,
+                    native_reason: None,
+                },
+                StreamEvent::Usage(usage.clone()),
+            ];
+            for ev in &events {
+                enc.encode(ev, &mut out);
+            }
+            enc.finish(&mut out);
+
+            let text = |t| DeltaOut {
+                content: Some(t),
+                ..DeltaOut::default()
+            };
+            let mut want = Vec::new();
+            let first = DeltaOut {
+                role: Some("assistant"),
+                ..text("a\"b\n\u{7}漢")
+            };
+            want.extend(reference(
+                &meta,
+                include_usage,
+                Some(choice(0, first, None)),
+                None,
+            ));
+            want.extend(reference(
+                &meta,
+                include_usage,
+                Some(choice(0, text("c"), None)),
+                None,
+            ));
+            let reasoning = DeltaOut {
+                role: Some("assistant"),
+                reasoning_content: Some("r"),
+                ..DeltaOut::default()
+            };
+            want.extend(reference(
+                &meta,
+                include_usage,
+                Some(choice(1, reasoning, None)),
+                None,
+            ));
+            let refusal = DeltaOut {
+                refusal: Some("no"),
+                ..DeltaOut::default()
+            };
+            want.extend(reference(
+                &meta,
+                include_usage,
+                Some(choice(1, refusal, None)),
+                None,
+            ));
+            let start = DeltaOut {
+                role: Some("assistant"),
+                tool_calls: Some([ToolCallChunkOut {
+                    index: 0,
+                    id: Some("call_1"),
+                    kind: Some("function"),
+                    function: FunctionChunkOut {
+                        name: Some("f"),
+                        arguments: "",
+                    },
+                }]),
+                ..DeltaOut::default()
+            };
+            want.extend(reference(
+                &meta,
+                include_usage,
+                Some(choice(2, start, None)),
+                None,
+            ));
+            let args = DeltaOut {
+                tool_calls: Some([ToolCallChunkOut {
+                    index: 0,
+                    id: None,
+                    kind: None,
+                    function: FunctionChunkOut {
+                        name: None,
+                        arguments: "{}",
+                    },
+                }]),
+                ..DeltaOut::default()
+            };
+            want.extend(reference(
+                &meta,
+                include_usage,
+                Some(choice(2, args, None)),
+                None,
+            ));
+            let finish = choice(0, DeltaOut::default(), Some("stop"));
+            want.extend(reference(&meta, include_usage, Some(finish), None));
+            if include_usage {
+                want.extend(reference(&meta, true, None, Some(&usage_to_wire(&usage))));
+            }
+            want.extend_from_slice(b"data: [DONE]\n\n");
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                String::from_utf8(want).unwrap()
+            );
+        }
+    }
 }

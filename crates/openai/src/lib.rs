@@ -55,9 +55,9 @@ impl Provider for OpenAi {
     ) -> Result<UpstreamRequest, TranslateError> {
         let mut warnings = Vec::new();
         request::check_safety(Self::NAME, request, target.on_unsupported, &mut warnings)?;
-        let body = request::to_native(request, target.model);
+        let body = request::native_body(request, target.model)?;
         let request =
-            request::http_request(target.base_url, "chat/completions", target.api_key, &body)?;
+            request::http_request_bytes(target.base_url, "chat/completions", target.api_key, body)?;
         Ok(UpstreamRequest { request, warnings })
     }
 

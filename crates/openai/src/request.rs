@@ -1,7 +1,10 @@
 //! Canonical request → native OpenAI request body and HTTP request.
 //!
 //! Dialects call [`to_native`], edit the map (rename or drop keys they differ on) and then
-//! [`http_request`].
+//! [`http_request`]. OpenAI itself uses [`native_body`], which writes the same bytes without
+//! building the map.
+
+mod body;
 
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
@@ -68,6 +71,17 @@ pub fn to_native(request: &ChatRequest, model: &str) -> Map<String, Value> {
     m
 }
 
+/// The JSON bytes of [`to_native`]`(request, model)`. A request without `extra` keys, the
+/// usual case, is serialized from borrowed structs instead of through the map.
+pub fn native_body(request: &ChatRequest, model: &str) -> Result<Vec<u8>, TranslateError> {
+    let bytes = if request.extra.is_empty() {
+        serde_json::to_vec(&body::Body::new(request, model))
+    } else {
+        serde_json::to_vec(&to_native(request, model))
+    };
+    bytes.map_err(|e| TranslateError::Invalid(format!("request body: {e}")))
+}
+
 /// OpenAI has no request-side safety settings. A policy that blocks something is rejected, or
 /// dropped with a warning when the route says `on_unsupported = drop`.
 pub fn check_safety(
@@ -100,9 +114,19 @@ pub fn http_request(
     api_key: Option<&str>,
     body: &Map<String, Value>,
 ) -> Result<http::Request<Bytes>, TranslateError> {
-    let url = format!("{}/{}", base_url.trim_end_matches('/'), path);
     let bytes = serde_json::to_vec(body)
         .map_err(|e| TranslateError::Invalid(format!("request body: {e}")))?;
+    http_request_bytes(base_url, path, api_key, bytes)
+}
+
+/// [`http_request`] for a body already serialized (see [`native_body`]).
+pub fn http_request_bytes(
+    base_url: &str,
+    path: &str,
+    api_key: Option<&str>,
+    body: Vec<u8>,
+) -> Result<http::Request<Bytes>, TranslateError> {
+    let url = format!("{}/{}", base_url.trim_end_matches('/'), path);
     let mut builder =
         http::Request::post(url).header(http::header::CONTENT_TYPE, "application/json");
     if let Some(key) = api_key {
@@ -113,7 +137,7 @@ pub fn http_request(
         builder = builder.header(http::header::AUTHORIZATION, value);
     }
     builder
-        .body(Bytes::from(bytes))
+        .body(Bytes::from(body))
         .map_err(|e| TranslateError::Invalid(format!("request: {e}")))
 }
 

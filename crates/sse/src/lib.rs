@@ -118,7 +118,7 @@ impl SseDecoder {
             }
         }
         while !chunk.is_empty() {
-            match chunk.iter().position(|&b| b == b'\n' || b == b'\r') {
+            match memchr::memchr2(b'\n', b'\r', chunk) {
                 None => {
                     if self.line.len() + chunk.len() > self.max_line {
                         return Err(SseError::LineTooLong {
