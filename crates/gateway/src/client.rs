@@ -145,7 +145,9 @@ impl Client {
                 },
             }
         }
-        let mut sender = self.connect(&origin).await?;
+        // Boxed: connecting (TLS included) is a large future and a rare one; inline, its size
+        // would be copied with every request's future.
+        let mut sender = Box::pin(self.connect(&origin)).await?;
         match sender.send_request(request).await {
             Ok(response) => Ok(self.wrap(response, origin, sender)),
             Err(e) => Err(ClientError::Send(source_text(&e))),

@@ -131,13 +131,15 @@ async fn handle_chat(worker: &Worker, req: Request) -> Result<Response, GatewayE
         deadline,
     };
     if request.stream {
-        stream_chat(worker, &route, request, &policy).await
+        // Both paths are boxed so the handler's own future stays small: axum and hyper move
+        // it several times per request, and the profile showed those copies.
+        Box::pin(stream_chat(worker, &route, request, &policy)).await
     } else {
         let req = &request;
         let upstreams = &*worker.upstreams;
-        let won = failover::run(&route, &policy, |target| {
+        let won = Box::pin(failover::run(&route, &policy, |target| {
             complete(upstreams, target, req, deadline)
-        })
+        }))
         .await?;
         won.permit.success();
         let mut response = won.value;
