@@ -84,6 +84,7 @@ pub async fn start(
                 .enable_all()
                 .build()?;
             runtime.block_on(async move {
+                tokio::spawn(timer_anchor());
                 let listener = tokio::net::TcpListener::from_std(listener)?;
                 // Without TCP_NODELAY the first small stream write after the headers
                 // waits for the client's delayed ACK (~40 ms of added time to first byte).
@@ -124,4 +125,19 @@ pub async fn start(
         result
     });
     Ok(Running { addr, task })
+}
+
+/// Keeps a timer due within the next few milliseconds on the worker's runtime, for ever.
+///
+/// tokio's timer wakes its thread through an eventfd write whenever a new timer is due
+/// earlier than every pending one. Every request sets a few timers (header, attempt and
+/// request deadlines); with no earlier timer pending, the first of them cost a `write` and an
+/// extra `epoll_wait` per request (seen with `strace -c` under load). With this anchor always
+/// due sooner, request timers never are the earliest. Its own cost is a wake-up every 25 ms.
+async fn timer_anchor() {
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(25));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+    }
 }
