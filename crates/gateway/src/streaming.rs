@@ -113,6 +113,21 @@ impl UpstreamStream {
         Ok(())
     }
 
+    /// After the terminal event, reads what is left of the body, so that the connection can
+    /// be reused: a stream whose body is dropped unread closes its connection, and the next
+    /// stream would pay for a new one (a TLS handshake, with a real provider). Bounded in time
+    /// and bytes; an upstream that keeps talking after its terminal event loses the connection.
+    pub async fn drain(mut self) {
+        let drained = async {
+            let mut left = DRAIN_BYTES;
+            while let Ok(Some(chunk)) = self.response.chunk().await {
+                left = left.checked_sub(chunk.len())?;
+            }
+            Some(())
+        };
+        let _ = tokio::time::timeout(DRAIN_WAIT, drained).await;
+    }
+
     /// Decodes one piece of the body (`None`: its end) into events.
     fn absorb(&mut self, chunk: Option<Bytes>) -> Result<(), UpstreamError> {
         match chunk {
@@ -158,6 +173,10 @@ impl UpstreamStream {
         Ok(())
     }
 }
+
+/// How long, and how many bytes, a finished stream's remaining body is read for reuse.
+const DRAIN_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+const DRAIN_BYTES: usize = 64 << 10;
 
 /// A client write is sent once this much is encoded, even if more events are waiting.
 const FLUSH_BYTES: usize = 16 << 10;
@@ -373,6 +392,10 @@ pub async fn relay(
                     None => permit.success(),
                 }
                 target.ttft.record(ttft);
+                // The client has its whole answer (dropping the sender ends its body); now
+                // give the upstream connection a chance to go back to the pool.
+                drop(tx);
+                stream.drain().await;
                 return;
             }
             Err(err) => {

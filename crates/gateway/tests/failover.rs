@@ -286,6 +286,23 @@ async fn streaming_through_the_gateway_yields_the_mocks_text() {
 }
 
 #[tokio::test]
+async fn finished_streams_leave_their_upstream_connection_reusable() {
+    let h = harness(TWO, "").await;
+    for i in 0..6 {
+        let (st, _, payloads) = h.chat_stream(stream_req(&format!("n{i}"))).await;
+        assert_eq!(st, 200);
+        assert_eq!(payloads.last().map(String::as_str), Some("[DONE]"));
+    }
+    // The relay reads each body to its end after `[DONE]`, so the pool keeps the connection.
+    // One client connection lands on one worker; two workers can at most mean two pools.
+    let opened = h.mocks[0].connections();
+    assert!(
+        opened <= 2,
+        "6 streams opened {opened} upstream connections"
+    );
+}
+
+#[tokio::test]
 async fn streaming_fails_over_invisibly_before_the_first_token() {
     for fault in [
         status(503),

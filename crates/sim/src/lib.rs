@@ -127,6 +127,7 @@ pub(crate) struct State {
     pub log: Mutex<Vec<LoggedRequest>>,
     pub counter: std::sync::atomic::AtomicU64,
     pub abandoned: std::sync::atomic::AtomicU64,
+    pub connections: std::sync::atomic::AtomicU64,
 }
 
 /// A running mock provider. Dropping it (or [`MockProvider::shutdown`]) closes the listener,
@@ -155,6 +156,7 @@ impl MockProvider {
             log: Mutex::new(Vec::new()),
             counter: std::sync::atomic::AtomicU64::new(0),
             abandoned: std::sync::atomic::AtomicU64::new(0),
+            connections: std::sync::atomic::AtomicU64::new(0),
         });
         let accept_task = tokio::spawn(server::accept_loop(listener, Arc::clone(&state)));
         Ok(MockProvider {
@@ -192,6 +194,13 @@ impl MockProvider {
     }
 
     /// Streams whose reader (the gateway) went away before the stream's end.
+    /// TCP connections accepted so far (to check that clients reuse them).
+    pub fn connections(&self) -> u64 {
+        self.state
+            .connections
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub fn abandoned_streams(&self) -> u64 {
         self.state
             .abandoned

@@ -31,6 +31,9 @@ pub(crate) async fn accept_loop(listener: TcpListener, state: Arc<State>) {
             }
         };
         let _ = stream.set_nodelay(true);
+        state
+            .connections
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let state = Arc::clone(&state);
         tokio::spawn(async move {
             // A `Reset` fault trips this to drop the connection with no response at all.

@@ -64,6 +64,7 @@ pub async fn harness_targets(
         r#"
 [server]
 listen = "127.0.0.1:0"
+workers = 2
 max_body_bytes = 65536
 request_timeout_ms = 10000
 
