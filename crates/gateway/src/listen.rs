@@ -14,6 +14,12 @@ pub fn bind(listen: &str, count: usize) -> Result<Vec<TcpListener>, String> {
         .next()
         .ok_or_else(|| format!("{listen} resolves to no address"))?;
     let count = if cfg!(unix) { count.max(1) } else { 1 };
+    if count > 1 && addr.port() != 0 {
+        // With SO_REUSEPORT a second gateway started on the same port would bind too and
+        // silently take half the connections. A plain bind first fails as usual when the
+        // port is taken, by anyone.
+        drop(socket(addr, false).map_err(|e| format!("cannot listen on {listen}: {e}"))?);
+    }
     let first = socket(addr, count > 1).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let bound = first
         .local_addr()
@@ -41,4 +47,27 @@ fn socket(addr: SocketAddr, reuse_port: bool) -> std::io::Result<TcpListener> {
     socket.bind(&addr.into())?;
     socket.listen(1024)?;
     Ok(socket.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workers_share_one_port() {
+        let listeners = bind("127.0.0.1:0", 3).unwrap();
+        assert_eq!(listeners.len(), if cfg!(unix) { 3 } else { 1 });
+        let port = listeners[0].local_addr().unwrap().port();
+        assert!(listeners
+            .iter()
+            .all(|l| l.local_addr().unwrap().port() == port));
+    }
+
+    #[test]
+    fn a_port_in_use_is_refused_even_to_another_gateway() {
+        let first = bind("127.0.0.1:0", 2).unwrap();
+        let taken = first[0].local_addr().unwrap();
+        let err = bind(&taken.to_string(), 2).unwrap_err();
+        assert!(err.contains("cannot listen"), "{err}");
+    }
 }
