@@ -97,11 +97,20 @@ pub struct Client {
 
 impl Client {
     pub fn new(connect_timeout: Duration) -> Result<Client, String> {
+        Client::with_extra_roots(connect_timeout, Vec::new())
+    }
+
+    /// Like [`Client::new`], also trusting `extra_roots` (DER certificates) beside the
+    /// bundled Mozilla set: a private CA, or a test's self-signed certificate.
+    pub fn with_extra_roots(
+        connect_timeout: Duration,
+        extra_roots: Vec<rustls_pki_types::CertificateDer<'static>>,
+    ) -> Result<Client, String> {
         Ok(Client {
             connect_timeout,
             idle_timeout: Duration::from_secs(90),
             max_idle_per_origin: 512,
-            tls: tls_connector()?,
+            tls: tls_connector(extra_roots)?,
             idle: Mutex::new(HashMap::new()),
         })
     }
@@ -236,10 +245,17 @@ where
     Ok(sender)
 }
 
-fn tls_connector() -> Result<tokio_rustls::TlsConnector, String> {
-    let roots = rustls::RootCertStore {
+fn tls_connector(
+    extra_roots: Vec<rustls_pki_types::CertificateDer<'static>>,
+) -> Result<tokio_rustls::TlsConnector, String> {
+    let mut roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
+    for cert in extra_roots {
+        roots
+            .add(cert)
+            .map_err(|e| format!("cannot trust the extra root certificate: {e}"))?;
+    }
     let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -332,6 +348,6 @@ mod tests {
 
     #[test]
     fn the_tls_connector_builds_with_the_bundled_roots() {
-        assert!(tls_connector().is_ok());
+        assert!(tls_connector(Vec::new()).is_ok());
     }
 }

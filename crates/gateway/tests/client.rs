@@ -132,3 +132,75 @@ async fn only_http_and_https_are_called() {
         .unwrap();
     assert!(matches!(err, ClientError::Url(_)), "{err:?}");
 }
+
+/// An https server with a self-signed certificate for `localhost`, answering `secure`.
+async fn tls_server() -> (
+    String,
+    rustls_pki_types::CertificateDer<'static>,
+    Arc<AtomicUsize>,
+) {
+    let key = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let cert = key.cert.der().clone();
+    let private = rustls_pki_types::PrivateKeyDer::Pkcs8(
+        rustls_pki_types::PrivatePkcs8KeyDer::from(key.key_pair.serialize_der()),
+    );
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![cert.clone()], private)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "https://localhost:{}/v1/x",
+        listener.local_addr().unwrap().port()
+    );
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&accepted);
+    tokio::spawn(async move {
+        loop {
+            let (sock, _) = listener.accept().await.unwrap();
+            count.fetch_add(1, Ordering::SeqCst);
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(sock).await else {
+                    return;
+                };
+                let mut buf = vec![0u8; 8192];
+                while let Ok(n) = tls.read(&mut buf).await {
+                    if n == 0 {
+                        return;
+                    }
+                    let answer = "HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\nsecure";
+                    if tls.write_all(answer.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (url, cert, accepted)
+}
+
+#[tokio::test]
+async fn https_upstreams_are_called_over_tls_and_pooled() {
+    let (url, cert, accepted) = tls_server().await;
+    let c = Arc::new(Client::with_extra_roots(Duration::from_secs(2), vec![cert]).unwrap());
+    for _ in 0..3 {
+        assert_eq!(read_all(&c, &url).await.unwrap(), b"secure");
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn an_untrusted_certificate_is_a_connect_error() {
+    let (url, _, _) = tls_server().await;
+    let err = client().send(post(&url)).await.err().unwrap();
+    match err {
+        ClientError::Connect(m) => assert!(m.contains("TLS"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+}
