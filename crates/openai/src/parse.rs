@@ -7,7 +7,7 @@
 //! takes every well-formed request; anything it does not take goes to [`exact`], the general
 //! parser (the body as a `Value`, then field by field), which also words every error. The
 //! typed path only ever accepts what the exact one accepts, with the same result; the tests
-//! below hold the two to that. One known difference: the typed path skips unknown fields
+//! below hold the two to that. One known difference: the typed path skips unknown nested fields
 //! without building them, so nesting deeper than serde_json's 128 levels inside an unknown
 //! field is accepted there, where the exact parser would refuse it.
 
