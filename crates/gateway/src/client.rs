@@ -299,15 +299,19 @@ impl Response {
         hyper::body::Body::size_hint(&self.body).exact()
     }
 
+    fn give_back_connection(&mut self) {
+        if let Some((client, origin, sender)) = self.give_back.take() {
+            client.checkin(origin, sender);
+        }
+    }
+
     /// The next piece of the body; `None` at its end, which also returns the connection to
     /// the pool.
     pub async fn chunk(&mut self) -> Result<Option<Bytes>, ClientError> {
         loop {
             match self.body.frame().await {
                 None => {
-                    if let Some((client, origin, sender)) = self.give_back.take() {
-                        client.checkin(origin, sender);
-                    }
+                    self.give_back_connection();
                     return Ok(None);
                 }
                 Some(Err(e)) => {
@@ -316,6 +320,11 @@ impl Response {
                 }
                 Some(Ok(frame)) => {
                     if let Ok(data) = frame.into_data() {
+                        if hyper::body::Body::is_end_stream(&self.body) {
+                            // The last piece of a sized body: the connection is free now, and
+                            // a caller that stops reading here must not cost it.
+                            self.give_back_connection();
+                        }
                         if !data.is_empty() {
                             return Ok(Some(data));
                         }

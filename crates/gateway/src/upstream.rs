@@ -92,6 +92,7 @@ pub async fn read_bounded(
     limit: usize,
     deadline: Instant,
 ) -> Result<Bytes, UpstreamError> {
+    let expected = response.content_length();
     let mut buf = Vec::new();
     loop {
         let chunk = match tokio::time::timeout_at(deadline, response.chunk()).await {
@@ -111,7 +112,9 @@ pub async fn read_bounded(
                 format!("upstream body larger than {limit} bytes"),
             ));
         }
-        if buf.is_empty() && response.content_length() == Some(chunk.len() as u64) {
+        // The usual case, a sized body in one piece: no copy (and the client has already
+        // handed the connection back).
+        if buf.is_empty() && expected == Some(chunk.len() as u64) {
             return Ok(chunk);
         }
         buf.extend_from_slice(&chunk);

@@ -91,6 +91,18 @@ async fn a_connection_is_reused_once_its_body_was_read() {
 }
 
 #[tokio::test]
+async fn the_last_piece_of_a_sized_body_frees_the_connection() {
+    let s = server(After::KeepAlive, "whole").await;
+    let c = client();
+    for _ in 0..3 {
+        let mut response = c.send(post(&s.url)).await.unwrap();
+        // One read takes the whole sized body; the caller never asks for the end.
+        assert_eq!(&response.chunk().await.unwrap().unwrap()[..], b"whole");
+    }
+    assert_eq!(s.accepted.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
 async fn a_connection_the_server_closed_while_idle_is_replaced_without_an_error() {
     let s = server(After::Close, "bye").await;
     let c = client();
