@@ -57,7 +57,7 @@ impl AnthropicStreamParser {
     fn feed_block_delta(&mut self, data: &str, out: &mut Vec<StreamEvent>) -> bool {
         // The general path rejects an unpaired `\uD800`-`\uDFFF` escape anywhere; this one
         // skips unknown fields unchecked, so such frames go the general way.
-        if may_hold_surrogate_escape(data.as_bytes()) {
+        if switchyard_core::may_hold_surrogate_escape(data.as_bytes()) {
             return false;
         }
         let Ok(event) = serde_json::from_str::<FastBlockDelta<'_>>(data) else {
@@ -250,17 +250,6 @@ impl StreamParser for AnthropicStreamParser {
     fn is_done(&self) -> bool {
         self.done
     }
-}
-
-fn may_hold_surrogate_escape(json: &[u8]) -> bool {
-    memchr::memchr_iter(b'\\', json).any(|i| {
-        json.get(i + 1) == Some(&b'u')
-            && matches!(json.get(i + 2), Some(b'd' | b'D'))
-            && matches!(
-                json.get(i + 3),
-                Some(b'8'..=b'9' | b'a'..=b'f' | b'A'..=b'F')
-            )
-    })
 }
 
 /// `content_block_delta`, borrowed from the frame. Each field has the type the general

@@ -7,6 +7,7 @@
 //! brings their own HTTP stack.
 
 pub mod error;
+pub mod json;
 pub mod provider;
 pub mod request;
 pub mod response;
@@ -14,6 +15,7 @@ pub mod safety;
 pub mod stream;
 
 pub use error::{retry_after, ErrorClass, ErrorPolicy, TranslateError, UpstreamError};
+pub use json::may_hold_surrogate_escape;
 pub use provider::{
     Capabilities, Provider, ServerSide, StreamEncoder, StreamMeta, StreamParser, Target,
     UpstreamRequest,

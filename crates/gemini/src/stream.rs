@@ -174,22 +174,13 @@ impl StreamParser for GeminiStreamParser {
 /// read by field position), and none with a `\uD800`-`\uDFFF` escape: the general path
 /// rejects an unpaired one anywhere, while this one skips unknown fields unchecked.
 fn fast_chunk(data: &str) -> Option<FastChunk<'_>> {
-    if !data.trim_start().starts_with('{') || may_hold_surrogate_escape(data.as_bytes()) {
+    if !data.trim_start().starts_with('{')
+        || switchyard_core::may_hold_surrogate_escape(data.as_bytes())
+    {
         return None;
     }
     let chunk: FastChunk<'_> = serde_json::from_str(data).ok()?;
     (!chunk.error && !chunk.prompt_feedback).then_some(chunk)
-}
-
-fn may_hold_surrogate_escape(json: &[u8]) -> bool {
-    memchr::memchr_iter(b'\\', json).any(|i| {
-        json.get(i + 1) == Some(&b'u')
-            && matches!(json.get(i + 2), Some(b'd' | b'D'))
-            && matches!(
-                json.get(i + 3),
-                Some(b'8'..=b'9' | b'a'..=b'f' | b'A'..=b'F')
-            )
-    })
 }
 
 /// `GenerateContentResponse` borrowed from the frame. Every field the general path types has

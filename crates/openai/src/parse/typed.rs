@@ -29,24 +29,13 @@ use crate::wire::WireFunctionCall;
 /// UTF-8, nor for unpaired `\uD800`-`\uDFFF` escapes, both of which the exact parser rejects
 /// anywhere.
 pub(super) fn parse_request(body: &str) -> Option<ChatRequest> {
-    if may_hold_surrogate_escape(body.as_bytes()) {
+    if switchyard_core::may_hold_surrogate_escape(body.as_bytes()) {
         return None;
     }
     let mut de = serde_json::Deserializer::from_str(body);
     let request = de.deserialize_map(RequestVisitor).ok()?;
     de.end().ok()?;
     Some(request)
-}
-
-fn may_hold_surrogate_escape(json: &[u8]) -> bool {
-    memchr::memchr_iter(b'\\', json).any(|i| {
-        json.get(i + 1) == Some(&b'u')
-            && matches!(json.get(i + 2), Some(b'd' | b'D'))
-            && matches!(
-                json.get(i + 3),
-                Some(b'8'..=b'9' | b'a'..=b'f' | b'A'..=b'F')
-            )
-    })
 }
 
 fn bail<E: de::Error>() -> E {
