@@ -105,10 +105,6 @@ impl UpstreamStream {
             taken += chunk.as_ref().map_or(0, Bytes::len);
             self.absorb(chunk)?;
         }
-        self.saw_finish |= self
-            .events
-            .iter()
-            .any(|e| matches!(e, StreamEvent::Finish { .. }));
         self.queue.extend(self.events.drain(..));
         Ok(())
     }
@@ -130,6 +126,7 @@ impl UpstreamStream {
 
     /// Decodes one piece of the body (`None`: its end) into events.
     fn absorb(&mut self, chunk: Option<Bytes>) -> Result<(), UpstreamError> {
+        let before = self.events.len();
         match chunk {
             Some(bytes) => {
                 self.decoder
@@ -151,16 +148,14 @@ impl UpstreamStream {
                     // Terminal event seen: whatever follows is not ours to wait for.
                     self.ended = true;
                 }
+                self.saw_finish |= self.events[before..]
+                    .iter()
+                    .any(|e| matches!(e, StreamEvent::Finish { .. }));
             }
             None => {
                 self.decoder.finish();
                 if let Err(e) = self.parser.finish(&mut self.events) {
-                    let finished = self.saw_finish
-                        || self
-                            .events
-                            .iter()
-                            .any(|e| matches!(e, StreamEvent::Finish { .. }));
-                    if !finished {
+                    if !self.saw_finish {
                         return Err(e);
                     }
                     // Finished but unterminated (no `[DONE]`): the answer is whole; finalise
