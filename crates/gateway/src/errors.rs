@@ -3,12 +3,12 @@
 
 use std::time::Duration;
 
-use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode};
 use serde::Serialize;
 use switchyard_core::{ErrorClass, UpstreamError};
 use switchyard_openai::error_body;
 
+use crate::body::{self, Response};
 use crate::route::RouteTarget;
 
 /// What happened at one target during one client request.
@@ -29,16 +29,6 @@ impl AttemptRecord {
             class: None,
             status: None,
             message: why.to_string(),
-        }
-    }
-
-    pub fn success(target: &RouteTarget) -> Self {
-        AttemptRecord {
-            target: target.name.clone(),
-            skipped: false,
-            class: None,
-            status: None,
-            message: "ok".into(),
         }
     }
 
@@ -198,19 +188,18 @@ impl GatewayError {
     }
 }
 
-impl IntoResponse for GatewayError {
-    fn into_response(self) -> Response {
-        let (status, body) = self.body();
-        let mut resp = (
+impl GatewayError {
+    /// The OpenAI error JSON with its status, and the attempts and retry hint as headers.
+    pub fn into_response(self) -> Response {
+        let (status, text) = self.body();
+        let mut resp = body::json(
             StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
-            [(http::header::CONTENT_TYPE, "application/json")],
-            body,
-        )
-            .into_response();
+            text,
+        );
         let attempts = attempt_count(self.attempts());
         if !self.attempts().is_empty() {
             resp.headers_mut()
-                .insert("x-switchyard-attempts", HeaderValue::from(attempts));
+                .insert(crate::server::ATTEMPTS_HEADER, HeaderValue::from(attempts));
         }
         if let GatewayError::Unavailable { retry_in, .. } = &self {
             let secs = retry_in.as_secs() + u64::from(retry_in.subsec_nanos() > 0);

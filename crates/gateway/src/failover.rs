@@ -23,7 +23,15 @@ pub struct Won<T> {
     pub value: T,
     pub target: Arc<RouteTarget>,
     pub permit: Permit,
+    /// The attempts before the one that won (failures and skips).
     pub attempts: Vec<AttemptRecord>,
+}
+
+impl<T> Won<T> {
+    /// Real attempts made, the winning one included (for `x-switchyard-attempts`).
+    pub fn attempt_count(&self) -> usize {
+        crate::errors::attempt_count(&self.attempts) + 1
+    }
 }
 
 pub struct Policy<'a> {
@@ -78,7 +86,6 @@ where
             };
             match attempt(Arc::clone(target)).await {
                 Ok(value) => {
-                    attempts.push(AttemptRecord::success(target));
                     return Ok(Won {
                         value,
                         target: Arc::clone(target),

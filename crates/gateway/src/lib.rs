@@ -14,6 +14,7 @@
 //!
 //! This is the only crate (with the mock providers in `switchyard-sim`) that does network I/O.
 
+pub mod body;
 pub mod client;
 pub mod config;
 pub mod continuation;
@@ -76,8 +77,8 @@ pub async fn start(
     let (ended_tx, mut ended_rx) = tokio::sync::mpsc::unbounded_channel();
     let count = listeners.len();
     for (i, listener) in listeners.into_iter().enumerate() {
-        let app = gateway.router()?;
-        let mut stop = stop_rx.clone();
+        let worker = gateway.worker()?;
+        let stop = stop_rx.clone();
         let ended = ended_tx.clone();
         let serve = move || -> std::io::Result<()> {
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -85,18 +86,7 @@ pub async fn start(
                 .build()?;
             runtime.block_on(async move {
                 tokio::spawn(timer_anchor());
-                let listener = tokio::net::TcpListener::from_std(listener)?;
-                // Without TCP_NODELAY the first small stream write after the headers
-                // waits for the client's delayed ACK (~40 ms of added time to first byte).
-                let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-                    let _ = tcp.set_nodelay(true);
-                });
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async move {
-                        // A dropped sender (the caller's runtime is gone) also means stop.
-                        let _ = stop.wait_for(|stop| *stop).await;
-                    })
-                    .await
+                listen::serve(listener, worker, stop).await
             })
         };
         std::thread::Builder::new()

@@ -1,8 +1,85 @@
-//! Listening sockets for the worker threads.
+//! Listening sockets for the worker threads, and each worker's accept loop.
 
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::Duration;
 
+use hyper_util::rt::TokioIo;
 use socket2::{Domain, Protocol, Socket, Type};
+use tokio::sync::{mpsc, watch};
+
+use crate::server::{self, Worker};
+
+/// Accepts connections on `listener` and serves HTTP/1.1 on each, on the current thread's
+/// runtime, until `stop` turns true; then stops accepting, asks every open connection to close
+/// after its current response, and returns once they all have.
+pub async fn serve(
+    listener: TcpListener,
+    worker: Arc<Worker>,
+    mut stop: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let http = hyper::server::conn::http1::Builder::new();
+    // Every connection task holds a clone; `recv` returns `None` once the last one ends.
+    let (open_tx, mut open_rx) = mpsc::channel::<()>(1);
+    loop {
+        let tcp = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => tcp,
+                Err(e) if is_per_connection(&e) => continue,
+                Err(e) => {
+                    // Out of file descriptors and the like: pause rather than spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = stopped(&mut stop) => break,
+        };
+        // Without TCP_NODELAY the first small stream write after the headers waits for the
+        // client's delayed ACK (~40 ms of added time to first byte).
+        let _ = tcp.set_nodelay(true);
+        let worker = Arc::clone(&worker);
+        let service =
+            hyper::service::service_fn(move |req| server::serve(Arc::clone(&worker), req));
+        let conn = http.serve_connection(TokioIo::new(tcp), service);
+        let mut stop = stop.clone();
+        let open = open_tx.clone();
+        tokio::spawn(async move {
+            let _open = open;
+            tokio::pin!(conn);
+            let result = tokio::select! {
+                result = conn.as_mut() => result,
+                () = stopped(&mut stop) => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = result {
+                // Clients that hang up mid-request or send garbage; hyper has already
+                // answered what could be answered.
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(open_tx);
+    let _ = open_rx.recv().await;
+    Ok(())
+}
+
+/// Resolves once the gateway is told to stop. A dropped sender (the caller's runtime is gone)
+/// also means stop.
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
+}
+
+fn is_per_connection(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        ConnectionAborted | ConnectionReset | ConnectionRefused | Interrupted
+    )
+}
 
 /// Binds `count` listening sockets to the same address. The first one picks the port when
 /// `listen` asks for port 0; the others join it through `SO_REUSEPORT`, and the kernel spreads

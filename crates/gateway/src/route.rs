@@ -16,6 +16,8 @@ use crate::providers;
 pub struct RouteTarget {
     /// For logs and the `x-switchyard-target` header.
     pub name: String,
+    /// `name` as that header's value, made once; `None` if the name cannot be one.
+    pub name_header: Option<http::HeaderValue>,
     pub provider: Arc<dyn Provider>,
     pub base_url: String,
     pub model: String,
@@ -121,11 +123,13 @@ pub fn build(config: &Config) -> Result<Routes, String> {
                 .entry((provider_name.to_string(), base_url.clone(), t.model.clone()))
                 .or_insert_with(|| Breaker::new(config.breaker))
                 .clone();
+            let name = t
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("{provider_name}/{}", t.model));
             targets.push(Arc::new(RouteTarget {
-                name: t
-                    .name
-                    .clone()
-                    .unwrap_or_else(|| format!("{provider_name}/{}", t.model)),
+                name_header: http::HeaderValue::from_str(&name).ok(),
+                name,
                 provider: provider.clone(),
                 base_url,
                 model: t.model.clone(),

@@ -6,22 +6,22 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::Router;
+use std::convert::Infallible;
+
 use bytes::Bytes;
-use http::{HeaderValue, StatusCode};
+use http::header::HeaderName;
+use http::{HeaderValue, Method, Request, StatusCode};
 use http_body_util::BodyExt;
+use hyper::body::Incoming;
 use switchyard_core::{ChatRequest, ServerSide, UpstreamError};
 use switchyard_openai::{OpenAiServer, OpenAiStreamEncoder};
 use switchyard_resilience::RetryBudget;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use crate::body::{self, Response, ResponseBody};
 use crate::config::Config;
-use crate::errors::{attempt_count, GatewayError};
+use crate::errors::GatewayError;
 use crate::failover::{self, Policy};
 use crate::route::{self, Route, RouteTarget};
 use crate::streaming;
@@ -61,20 +61,13 @@ impl Gateway {
         }))
     }
 
-    /// The HTTP API for one worker thread, with that worker's own upstream clients.
-    pub fn router(self: &Arc<Self>) -> Result<Router, String> {
-        let worker = Arc::new(Worker {
+    /// What one worker thread serves requests with: this gateway and the thread's own
+    /// upstream clients.
+    pub fn worker(self: &Arc<Self>) -> Result<Arc<Worker>, String> {
+        Ok(Arc::new(Worker {
             gw: Arc::clone(self),
             upstreams: Arc::new(Upstreams::new(&self.connect_timeouts_ms)?),
-        });
-        Ok(Router::new()
-            .route("/v1/chat/completions", post(chat_completions))
-            .route("/chat/completions", post(chat_completions))
-            .route("/v1/models", get(models))
-            .route("/health", get(health))
-            .fallback(not_found)
-            .method_not_allowed_fallback(method_not_allowed)
-            .with_state(worker))
+        }))
     }
 
     fn next_id(&self) -> String {
@@ -87,12 +80,41 @@ impl Gateway {
 }
 
 /// What a handler gets: the shared gateway and its worker thread's upstream clients.
-struct Worker {
+pub struct Worker {
     gw: Arc<Gateway>,
     upstreams: Arc<Upstreams>,
 }
 
-async fn read_body(body: Body, limit: usize) -> Result<Bytes, GatewayError> {
+pub(crate) const TARGET_HEADER: HeaderName = HeaderName::from_static("x-switchyard-target");
+pub(crate) const ATTEMPTS_HEADER: HeaderName = HeaderName::from_static("x-switchyard-attempts");
+const WARNING_HEADER: HeaderName = HeaderName::from_static("x-switchyard-warning");
+
+/// The HTTP API: every request the server reads comes here.
+///
+/// Four routes do not need a router: matching the path and method by hand keeps the
+/// per-request work to two comparisons.
+pub async fn serve(worker: Arc<Worker>, req: Request<Incoming>) -> Result<Response, Infallible> {
+    let path = req.uri().path();
+    let allowed = match path {
+        "/v1/chat/completions" | "/chat/completions" => "POST",
+        "/v1/models" | "/health" => "GET, HEAD",
+        _ => return Ok(not_found(&req)),
+    };
+    let method = req.method();
+    Ok(match (method, path) {
+        (&Method::POST, "/v1/chat/completions" | "/chat/completions") => {
+            match handle_chat(&worker, req).await {
+                Ok(r) => r,
+                Err(e) => e.into_response(),
+            }
+        }
+        (&Method::GET | &Method::HEAD, "/v1/models") => models(&worker.gw),
+        (&Method::GET | &Method::HEAD, "/health") => health(&worker.gw),
+        _ => method_not_allowed(&req, allowed),
+    })
+}
+
+async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, GatewayError> {
     let limited = http_body_util::Limited::new(body, limit);
     match limited.collect().await {
         Ok(c) => Ok(c.to_bytes()),
@@ -106,14 +128,7 @@ async fn read_body(body: Body, limit: usize) -> Result<Bytes, GatewayError> {
     }
 }
 
-async fn chat_completions(State(worker): State<Arc<Worker>>, req: Request) -> Response {
-    match handle_chat(&worker, req).await {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
-    }
-}
-
-async fn handle_chat(worker: &Worker, req: Request) -> Result<Response, GatewayError> {
+async fn handle_chat(worker: &Worker, req: Request<Incoming>) -> Result<Response, GatewayError> {
     let gw = &worker.gw;
     let body = read_body(req.into_body(), gw.max_body).await?;
     let request = OpenAiServer
@@ -131,7 +146,7 @@ async fn handle_chat(worker: &Worker, req: Request) -> Result<Response, GatewayE
         deadline,
     };
     if request.stream {
-        // Both paths are boxed so the handler's own future stays small: axum and hyper move
+        // Both paths are boxed so the handler's own future stays small: hyper moves
         // it several times per request, and the profile showed those copies.
         Box::pin(stream_chat(worker, &route, request, &policy)).await
     } else {
@@ -141,6 +156,7 @@ async fn handle_chat(worker: &Worker, req: Request) -> Result<Response, GatewayE
             complete(upstreams, target, req, deadline)
         }))
         .await?;
+        let attempts = won.attempt_count();
         won.permit.success();
         let mut response = won.value;
         if response.id.is_empty() {
@@ -150,16 +166,11 @@ async fn handle_chat(worker: &Worker, req: Request) -> Result<Response, GatewayE
             // Providers without a timestamp (Anthropic, Gemini) leave it to us.
             response.created = streaming::now_secs();
         }
-        let mut resp = (
-            StatusCode::OK,
-            [(http::header::CONTENT_TYPE, "application/json")],
-            OpenAiServer.encode_response(&response),
-        )
-            .into_response();
+        let mut resp = body::json(StatusCode::OK, OpenAiServer.encode_response(&response));
         annotate(
             &mut resp,
             &won.target,
-            attempt_count(&won.attempts),
+            attempts,
             &response.warnings,
         );
         Ok(resp)
@@ -201,10 +212,11 @@ async fn stream_chat(
     })
     .await?;
     let warnings = won.value.warnings.clone();
+    let attempts = won.attempt_count();
     let meta = streaming::meta_from(&won.value.held, &won.target.model, || worker.gw.next_id());
     let encoder: Box<dyn switchyard_core::StreamEncoder> =
         Box::new(OpenAiStreamEncoder::new(meta, request.include_usage));
-    let (tx, mut rx) = mpsc::channel::<Bytes>(32);
+    let (tx, rx) = mpsc::channel::<Bytes>(32);
     let target = Arc::clone(&won.target);
     let ctx = streaming::RelayContext {
         upstreams: Arc::clone(&worker.upstreams),
@@ -219,11 +231,7 @@ async fn stream_chat(
     // response head and the first chunk leave in one write (one less round of wake-ups
     // before the client's first byte).
     tokio::task::yield_now().await;
-    let body_stream = futures_util::stream::poll_fn(move |cx| {
-        rx.poll_recv(cx)
-            .map(|o| o.map(Ok::<Bytes, std::convert::Infallible>))
-    });
-    let mut resp = Response::new(Body::from_stream(body_stream));
+    let mut resp = Response::new(ResponseBody::Stream(rx));
     let h = resp.headers_mut();
     h.insert(
         http::header::CONTENT_TYPE,
@@ -236,7 +244,7 @@ async fn stream_chat(
     annotate(
         &mut resp,
         &won.target,
-        attempt_count(&won.attempts),
+        attempts,
         &warnings,
     );
     Ok(resp)
@@ -246,10 +254,10 @@ async fn stream_chat(
 /// was dropped from its request on the way (also in the body's `warnings` when not streamed).
 fn annotate(resp: &mut Response, target: &RouteTarget, attempts: usize, warnings: &[String]) {
     let h = resp.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&target.name) {
-        h.insert("x-switchyard-target", v);
+    if let Some(v) = &target.name_header {
+        h.insert(TARGET_HEADER, v.clone());
     }
-    h.insert("x-switchyard-attempts", HeaderValue::from(attempts));
+    h.insert(ATTEMPTS_HEADER, count_header(attempts));
     for w in warnings {
         // Header values must be visible ASCII; keep the gist of anything else.
         let ascii: String = w
@@ -263,23 +271,30 @@ fn annotate(resp: &mut Response, target: &RouteTarget, attempts: usize, warnings
             })
             .collect();
         if let Ok(v) = HeaderValue::from_str(&ascii) {
-            h.append("x-switchyard-warning", v);
+            h.append(WARNING_HEADER, v);
         }
     }
 }
 
-async fn models(State(worker): State<Arc<Worker>>) -> Response {
-    let gw = &worker.gw;
+/// A small count as a header value, without formatting (and allocating) one per answer.
+fn count_header(n: usize) -> HeaderValue {
+    const SMALL: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
+    match SMALL.get(n) {
+        Some(s) => HeaderValue::from_static(s),
+        None => HeaderValue::from(n),
+    }
+}
+
+fn models(gw: &Gateway) -> Response {
     let data: Vec<_> = gw
         .aliases
         .iter()
         .map(|a| serde_json::json!({"id": a, "object": "model", "created": gw.started, "owned_by": "switchyard"}))
         .collect();
-    axum::Json(serde_json::json!({"object": "list", "data": data})).into_response()
+    json_value(&serde_json::json!({"object": "list", "data": data}))
 }
 
-async fn health(State(worker): State<Arc<Worker>>) -> Response {
-    let gw = &worker.gw;
+fn health(gw: &Gateway) -> Response {
     let mut targets = serde_json::Map::new();
     for route in gw.routes.values() {
         for t in &route.targets {
@@ -290,19 +305,21 @@ async fn health(State(worker): State<Arc<Worker>>) -> Response {
             );
         }
     }
-    axum::Json(serde_json::json!({"status": "ok", "targets": targets})).into_response()
+    json_value(&serde_json::json!({"status": "ok", "targets": targets}))
+}
+
+fn json_value(v: &serde_json::Value) -> Response {
+    body::json(StatusCode::OK, v.to_string())
 }
 
 fn plain_error(status: StatusCode, message: &str, code: &str) -> Response {
-    (
+    body::json(
         status,
-        [(http::header::CONTENT_TYPE, "application/json")],
         switchyard_openai::error_body(message, "invalid_request_error", None, Some(code)),
     )
-        .into_response()
 }
 
-async fn not_found(req: Request) -> Response {
+fn not_found<B>(req: &Request<B>) -> Response {
     plain_error(
         StatusCode::NOT_FOUND,
         &format!("no route for {} {}; this gateway serves POST /v1/chat/completions, GET /v1/models and GET /health", req.method(), req.uri().path()),
@@ -310,14 +327,17 @@ async fn not_found(req: Request) -> Response {
     )
 }
 
-async fn method_not_allowed(req: Request) -> Response {
-    plain_error(
+fn method_not_allowed<B>(req: &Request<B>, allowed: &'static str) -> Response {
+    let mut resp = plain_error(
         StatusCode::METHOD_NOT_ALLOWED,
         &format!(
-            "method {} is not allowed on {}",
+            "method {} is not allowed on {}; use {allowed}",
             req.method(),
             req.uri().path()
         ),
         "method_not_allowed",
-    )
+    );
+    resp.headers_mut()
+        .insert(http::header::ALLOW, HeaderValue::from_static(allowed));
+    resp
 }

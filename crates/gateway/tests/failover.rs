@@ -415,6 +415,40 @@ async fn unknown_paths_and_methods_get_openai_errors() {
         .await
         .unwrap();
     assert_eq!(r.status(), 405);
+    assert_eq!(header(r.headers(), "allow"), "POST");
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "method_not_allowed");
+    let r = h.client.head(h.url("/health")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = h.client.post(h.url("/v1/models")).send().await.unwrap();
+    assert_eq!(r.status(), 405);
+    assert_eq!(header(r.headers(), "allow"), "GET, HEAD");
+}
+
+#[tokio::test]
+async fn shutting_down_finishes_open_streams_then_stops() {
+    let mut h = harness_with(TWO, "", |c| c.chunk_delay = Duration::from_millis(40)).await;
+    let mut resp = h
+        .post_raw(stream_req("one two three four five six").to_string())
+        .await;
+    let mut text = String::new();
+    let first = resp.chunk().await.unwrap().expect("a first chunk");
+    text.push_str(&String::from_utf8_lossy(&first));
+    h.shut_down();
+    while let Some(piece) = resp.chunk().await.expect("the stream is not cut") {
+        text.push_str(&String::from_utf8_lossy(&piece));
+    }
+    assert!(text.contains("six"), "{text}");
+    assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
+    let ended = tokio::time::timeout(Duration::from_secs(5), &mut h.gateway.task)
+        .await
+        .expect("the server stops once its last stream is done");
+    assert!(matches!(ended, Ok(Ok(()))), "{ended:?}");
+    let fresh = reqwest::Client::new();
+    assert!(
+        fresh.get(h.url("/health")).send().await.is_err(),
+        "a stopped gateway accepts no new connections"
+    );
 }
 
 #[tokio::test]

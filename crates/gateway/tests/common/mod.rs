@@ -11,7 +11,7 @@ pub struct Harness {
     pub mocks: Vec<MockProvider>,
     pub gateway: Running,
     pub client: reqwest::Client,
-    _stop: tokio::sync::oneshot::Sender<()>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 pub const KEY: &str = "sk-test-SECRET-0123456789";
@@ -99,7 +99,7 @@ targets = [
             .timeout(Duration::from_secs(20))
             .build()
             .unwrap(),
-        _stop: tx,
+        stop: Some(tx),
     }
 }
 
@@ -112,6 +112,13 @@ pub fn status(code: u16) -> Fault {
 }
 
 impl Harness {
+    /// Tells the gateway to stop (what Ctrl-C does to the binary).
+    pub fn shut_down(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+
     pub fn fault(&self, mock: usize, fault: Fault, count: u32) {
         self.mocks[mock].push_fault(FaultRule::next(fault, count));
     }
