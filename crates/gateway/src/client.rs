@@ -1,25 +1,45 @@
-//! The HTTP/1.1 client the gateway calls upstreams with: hyper's connection API, a small
-//! keep-alive pool, TCP_NODELAY, rustls for `https`.
+//! The HTTP/1.1 client the gateway calls upstreams with: a keep-alive pool, TCP_NODELAY,
+//! rustls for `https`, and the HTTP/1.1 framing done here (heads parsed with `httparse`).
 //!
-//! Each worker thread owns one (see [`crate::upstream::Upstreams`]), and a connection's task
-//! is spawned on the thread that opened it, so the client side of a request never leaves the
-//! thread that serves it. A general-purpose client (reqwest over hyper-util's pool) showed in
-//! the profile with URL re-parsing (IDNA included), per-request proxy matching, header-map
-//! merging and a pool built for sharing across threads. This one does what the gateway needs and nothing else: no redirects (they would resend our
-//! key to another host), no proxies, no cookies, no decompression.
+//! Each worker thread owns one (see [`crate::upstream::Upstreams`]). A request's connection is
+//! written and read by the task that serves the request, and a stream's by the task that
+//! relays it: there is no connection task to hand requests to and wake, which a general
+//! client (hyper's, behind reqwest or on its own) needs and which showed in the profile as a
+//! task switch, a channel send and a oneshot per request, on top of URL re-parsing and header
+//! map merging. This one does what the gateway needs and nothing else: no redirects (they
+//! would resend our key to another host), no proxies, no cookies, no decompression, no
+//! HTTP/2.
+//!
+//! What keeps a pooled connection safe to reuse:
+//! - It is pooled only after its response was read to the end of its framing, with no byte
+//!   left over, and only when the server did not ask to close it.
+//! - At checkout it is polled once for reading with a no-op waker. A socket the server closed
+//!   (or wrote to unasked) reports it there, and the connection is dropped instead of used.
+//!   An idle socket that reported nothing costs no system call.
+//! - A request whose write fails on a reused connection is sent again on a fresh one: the
+//!   server cannot have read it.
 
 use std::collections::HashMap;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes, BytesMut};
+use http::header::{HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
 use http::{HeaderMap, Request, StatusCode, Uri};
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
+
+/// Bytes asked of the socket per read.
+const READ_SIZE: usize = 8 << 10;
+/// Longest response head accepted.
+const MAX_HEAD: usize = 64 << 10;
+/// Most header fields in a response head.
+const MAX_HEADERS: usize = 96;
+/// Request bodies up to this size are copied behind the head and leave in one write.
+const COALESCE_BODY: usize = 16 << 10;
 
 /// Why a call failed, in the terms failover cares about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,7 +100,7 @@ impl Origin {
 }
 
 struct Idle {
-    sender: SendRequest<Full<Bytes>>,
+    conn: Conn,
     since: Instant,
 }
 
@@ -120,91 +140,72 @@ impl Client {
     /// the pool, dropping it early closes the connection.
     pub async fn send(self: &Arc<Self>, request: Request<Bytes>) -> Result<Response, ClientError> {
         let origin = Origin::of(request.uri())?;
-        let (mut parts, body) = request.into_parts();
-        // Origin-form on the wire; the Host header from the URI, as HTTP/1.1 requires.
-        let path = parts
-            .uri
-            .path_and_query()
-            .map_or("/", |p| p.as_str())
-            .parse::<Uri>()
-            .map_err(|e| ClientError::Url(e.to_string()))?;
-        if !parts.headers.contains_key(http::header::HOST) {
-            if let Some(authority) = parts.uri.authority() {
-                if let Ok(v) = http::HeaderValue::from_str(authority.as_str()) {
-                    parts.headers.insert(http::header::HOST, v);
-                }
-            }
-        }
-        parts.uri = path;
-        let mut request = Request::from_parts(parts, Full::new(body));
-
-        // A pooled connection the server closed meanwhile fails without sending anything;
-        // such a request goes again on a fresh connection.
-        while let Some(mut sender) = self.checkout(&origin) {
-            // Checked in once its last response was read whole, the connection is idle or
-            // about to be (its task may not have run since); `ready` tells, or says closed.
-            if sender.ready().await.is_err() {
+        let (head, body) = encode_request(&request);
+        while let Some(mut conn) = self.checkout(&origin) {
+            if conn.write_request(&head, body).await.is_err() {
+                // The server closed it as we took it; it has not seen this request.
                 continue;
             }
-            match sender.try_send_request(request).await {
-                Ok(response) => return Ok(self.wrap(response, origin, sender)),
-                Err(mut e) => match e.take_message() {
-                    Some(unsent) => request = unsent,
-                    None => return Err(ClientError::Send(source_text(e.error()))),
-                },
-            }
+            let response_head = conn.read_head().await?;
+            return Ok(self.respond(conn, response_head, origin));
         }
         // Boxed: connecting (TLS included) is a large future and a rare one; inline, its size
         // would be copied with every request's future.
-        let mut sender = Box::pin(self.connect(&origin)).await?;
-        match sender.send_request(request).await {
-            Ok(response) => Ok(self.wrap(response, origin, sender)),
-            Err(e) => Err(ClientError::Send(source_text(&e))),
-        }
+        let mut conn = Box::pin(self.connect(&origin)).await?;
+        conn.write_request(&head, body)
+            .await
+            .map_err(|e| ClientError::Send(e.to_string()))?;
+        let response_head = conn.read_head().await?;
+        Ok(self.respond(conn, response_head, origin))
     }
 
-    fn wrap(
-        self: &Arc<Self>,
-        response: http::Response<Incoming>,
-        origin: Origin,
-        sender: SendRequest<Full<Bytes>>,
-    ) -> Response {
-        let (head, body) = response.into_parts();
-        Response {
+    fn respond(self: &Arc<Self>, conn: Conn, head: Head, origin: Origin) -> Response {
+        let content_length = match head.framing {
+            Framing::Length(n) => Some(n),
+            _ => None,
+        };
+        let mut response = Response {
             status: head.status,
             headers: head.headers,
-            body,
-            give_back: Some((Arc::clone(self), origin, sender)),
+            content_length,
+            framing: head.framing,
+            conn: Some(conn),
+            pool: head.reusable.then(|| (Arc::clone(self), origin)),
+        };
+        if matches!(response.framing, Framing::Length(0) | Framing::Done) {
+            response.framing = Framing::Done;
+            response.release();
         }
+        response
     }
 
-    /// An idle connection that is not known to be closed, newest first (the likeliest to be
-    /// alive); stale ones are dropped on the way.
-    fn checkout(&self, origin: &Origin) -> Option<SendRequest<Full<Bytes>>> {
+    /// An idle connection that still looks open, newest first (the likeliest to be alive);
+    /// stale ones are dropped on the way.
+    fn checkout(&self, origin: &Origin) -> Option<Conn> {
         let mut idle = self.idle.lock().ok()?;
         let list = idle.get_mut(origin)?;
         let now = Instant::now();
-        while let Some(entry) = list.pop() {
-            if !entry.sender.is_closed() && now.duration_since(entry.since) < self.idle_timeout {
-                return Some(entry.sender);
+        while let Some(mut entry) = list.pop() {
+            if now.duration_since(entry.since) < self.idle_timeout && entry.conn.looks_open() {
+                return Some(entry.conn);
             }
         }
         None
     }
 
-    fn checkin(&self, origin: Origin, sender: SendRequest<Full<Bytes>>) {
+    fn checkin(&self, origin: Origin, conn: Conn) {
         if let Ok(mut idle) = self.idle.lock() {
             let list = idle.entry(origin).or_default();
             if list.len() < self.max_idle_per_origin {
                 list.push(Idle {
-                    sender,
+                    conn,
                     since: Instant::now(),
                 });
             }
         }
     }
 
-    async fn connect(&self, origin: &Origin) -> Result<SendRequest<Full<Bytes>>, ClientError> {
+    async fn connect(&self, origin: &Origin) -> Result<Conn, ClientError> {
         let open = async {
             let tcp = TcpStream::connect((origin.host.as_str(), origin.port))
                 .await
@@ -218,9 +219,9 @@ impl Client {
                     .connect(name, tcp)
                     .await
                     .map_err(|e| ClientError::Connect(format!("TLS: {e}")))?;
-                handshake(TokioIo::new(tls)).await
+                Ok(Conn::new(Io::Tls(Box::new(tls))))
             } else {
-                handshake(TokioIo::new(tcp)).await
+                Ok(Conn::new(Io::Plain(tcp)))
             }
         };
         match tokio::time::timeout(self.connect_timeout, open).await {
@@ -230,19 +231,537 @@ impl Client {
     }
 }
 
-async fn handshake<T>(io: TokioIo<T>) -> Result<SendRequest<Full<Bytes>>, ClientError>
-where
-    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let (sender, connection) = hyper::client::conn::http1::handshake(io)
-        .await
-        .map_err(|e| ClientError::Connect(source_text(&e)))?;
-    // Runs on the calling worker's runtime, next to the requests that use it. Ends when the
-    // server closes the connection or the last sender is dropped.
-    tokio::spawn(async move {
-        let _ = connection.await;
+/// The request line and headers (and the body, when small) as they go on the wire; the body
+/// separately when it is not copied.
+fn encode_request(request: &Request<Bytes>) -> (Vec<u8>, &[u8]) {
+    let body = request.body();
+    let coalesce = body.len() <= COALESCE_BODY;
+    let mut out = Vec::with_capacity(256 + if coalesce { body.len() } else { 0 });
+    out.extend_from_slice(request.method().as_str().as_bytes());
+    out.push(b' ');
+    let target = request.uri().path_and_query().map_or("/", |p| p.as_str());
+    out.extend_from_slice(if target.is_empty() {
+        b"/"
+    } else {
+        target.as_bytes()
     });
-    Ok(sender)
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    let headers = request.headers();
+    if !headers.contains_key(HOST) {
+        if let Some(authority) = request.uri().authority() {
+            out.extend_from_slice(b"host: ");
+            // Never the userinfo part of an authority.
+            let host_port = authority.as_str().rsplit('@').next().unwrap_or_default();
+            out.extend_from_slice(host_port.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    for (name, value) in headers {
+        // The framing is ours to state.
+        if name == CONTENT_LENGTH || name == TRANSFER_ENCODING || name == CONNECTION {
+            continue;
+        }
+        // `HeaderName` and `HeaderValue` cannot hold CR or LF: nothing here can split the head.
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"content-length: ");
+    out.extend_from_slice(itoa::Buffer::new().format(body.len()).as_bytes());
+    out.extend_from_slice(b"\r\n\r\n");
+    if coalesce {
+        out.extend_from_slice(body);
+        (out, &[])
+    } else {
+        (out, body)
+    }
+}
+
+/// The transport under a connection.
+enum Io {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    /// The framing tests' stand-in for a socket.
+    #[cfg(test)]
+    Memory(tokio::io::DuplexStream),
+}
+
+impl AsyncRead for Io {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Io::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            #[cfg(test)]
+            Io::Memory(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Io {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Io::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            #[cfg(test)]
+            Io::Memory(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Io::Plain(s) => Pin::new(s).poll_flush(cx),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            #[cfg(test)]
+            Io::Memory(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Io::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            #[cfg(test)]
+            Io::Memory(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}
+
+/// One connection and the bytes read from it that nobody has taken yet.
+struct Conn {
+    io: Io,
+    buf: BytesMut,
+}
+
+/// A parsed response head.
+struct Head {
+    status: StatusCode,
+    headers: HeaderMap,
+    framing: Framing,
+    reusable: bool,
+}
+
+impl Conn {
+    fn new(io: Io) -> Conn {
+        Conn {
+            io,
+            buf: BytesMut::with_capacity(READ_SIZE),
+        }
+    }
+
+    /// Reads what the socket has into the buffer; `Ok(0)` at end of stream. Cancel-safe:
+    /// bytes read are in the buffer even if the caller's future is dropped right after.
+    async fn fill(&mut self) -> std::io::Result<usize> {
+        if self.buf.capacity() - self.buf.len() < READ_SIZE / 4 {
+            self.buf.reserve(READ_SIZE);
+        }
+        self.io.read_buf(&mut self.buf).await
+    }
+
+    /// Whether an idle connection can take a request: nothing arrived on it since its last
+    /// response (no close, no stray bytes). See the module docs.
+    fn looks_open(&mut self) -> bool {
+        if !self.buf.is_empty() {
+            return false;
+        }
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut byte = [0u8; 1];
+        let mut probe = ReadBuf::new(&mut byte);
+        matches!(
+            Pin::new(&mut self.io).poll_read(&mut cx, &mut probe),
+            Poll::Pending
+        )
+    }
+
+    async fn write_request(&mut self, head: &[u8], body: &[u8]) -> std::io::Result<()> {
+        self.io.write_all(head).await?;
+        if !body.is_empty() {
+            self.io.write_all(body).await?;
+        }
+        // A no-op for plain TCP; TLS holds records until flushed.
+        self.io.flush().await
+    }
+
+    /// Reads up to the end of a final (non-1xx) response head and parses it.
+    async fn read_head(&mut self) -> Result<Head, ClientError> {
+        loop {
+            if !self.buf.is_empty() {
+                if let Some(head) = self.parse_head()? {
+                    return Ok(head);
+                }
+                if self.buf.len() > MAX_HEAD {
+                    return Err(ClientError::Send(format!(
+                        "response head longer than {MAX_HEAD} bytes"
+                    )));
+                }
+            }
+            let n = self
+                .fill()
+                .await
+                .map_err(|e| ClientError::Send(e.to_string()))?;
+            if n == 0 {
+                return Err(ClientError::Send(
+                    "connection closed before a complete response head".into(),
+                ));
+            }
+        }
+    }
+
+    /// A final response head if the buffer holds one (1xx heads are consumed and skipped).
+    fn parse_head(&mut self) -> Result<Option<Head>, ClientError> {
+        loop {
+            let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            let mut parsed = httparse::Response::new(&mut fields);
+            let len = match parsed.parse(&self.buf) {
+                Ok(httparse::Status::Complete(len)) => len,
+                Ok(httparse::Status::Partial) => return Ok(None),
+                Err(e) => return Err(ClientError::Send(format!("invalid response head: {e}"))),
+            };
+            let code = parsed.code.unwrap_or(0);
+            let status = StatusCode::from_u16(code)
+                .map_err(|_| ClientError::Send(format!("invalid response status {code}")))?;
+            let http11 = parsed.version == Some(1);
+            // Where each field sits in the head, to cut the values out of it without copying.
+            let base = self.buf.as_ptr() as usize;
+            let mut spans: Vec<(HeaderName, usize, usize)> =
+                Vec::with_capacity(parsed.headers.len());
+            for field in parsed.headers.iter() {
+                let name = HeaderName::from_bytes(field.name.as_bytes()).map_err(|_| {
+                    ClientError::Send(format!("invalid response header name {:?}", field.name))
+                })?;
+                let start = field.value.as_ptr() as usize - base;
+                spans.push((name, start, start + field.value.len()));
+            }
+            let head = self.buf.split_to(len).freeze();
+            if status.is_informational() {
+                // 100 Continue and friends; the real answer follows.
+                continue;
+            }
+            let mut headers = HeaderMap::with_capacity(spans.len());
+            for (name, start, end) in spans {
+                let value = HeaderValue::from_maybe_shared(head.slice(start..end))
+                    .map_err(|_| ClientError::Send(format!("invalid value for header {name}")))?;
+                headers.append(name, value);
+            }
+            let framing = framing(status, &headers)?;
+            let closes = headers
+                .get_all(CONNECTION)
+                .iter()
+                .any(|v| has_token(v, "close"));
+            let reusable = http11 && !closes && !matches!(framing, Framing::UntilClose);
+            return Ok(Some(Head {
+                status,
+                headers,
+                framing,
+                reusable,
+            }));
+        }
+    }
+}
+
+/// How a response body ends (RFC 9112, section 6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    /// This many bytes are left.
+    Length(u64),
+    /// Chunked transfer coding, at this point of a chunk.
+    Chunked(ChunkState),
+    /// Until the server closes the connection.
+    UntilClose,
+    /// The body has ended.
+    Done,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ChunkState {
+    /// Expecting a chunk-size line.
+    Size,
+    /// Inside a chunk's data, this many bytes left.
+    Data(u64),
+    /// Expecting the CRLF after a chunk's data.
+    DataEnd,
+    /// After the last (zero) chunk: trailer lines up to an empty one.
+    Trailers,
+}
+
+fn framing(status: StatusCode, headers: &HeaderMap) -> Result<Framing, ClientError> {
+    if status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
+        return Ok(Framing::Done);
+    }
+    if let Some(last) = headers.get_all(TRANSFER_ENCODING).iter().next_back() {
+        // Chunked must be the final coding; anything else runs until the server closes.
+        let chunked = last
+            .as_bytes()
+            .rsplit(|&b| b == b',')
+            .next()
+            .is_some_and(|c| c.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+        return Ok(if chunked {
+            Framing::Chunked(ChunkState::Size)
+        } else {
+            Framing::UntilClose
+        });
+    }
+    let mut length: Option<u64> = None;
+    for value in headers.get_all(CONTENT_LENGTH) {
+        let n = std::str::from_utf8(value.as_bytes())
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .ok_or_else(|| ClientError::Send("invalid content-length".into()))?;
+        if length.is_some_and(|l| l != n) {
+            return Err(ClientError::Send(
+                "conflicting content-length values".into(),
+            ));
+        }
+        length = Some(n);
+    }
+    Ok(length.map_or(Framing::UntilClose, Framing::Length))
+}
+
+fn has_token(value: &HeaderValue, token: &str) -> bool {
+    value
+        .as_bytes()
+        .split(|&b| b == b',')
+        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+}
+
+/// What the buffer yields for the body, without reading.
+enum Decoded {
+    Piece(Bytes),
+    End,
+    NeedMore,
+}
+
+/// A response whose head has arrived; the body is read with [`Response::chunk`].
+pub struct Response {
+    status: StatusCode,
+    headers: HeaderMap,
+    content_length: Option<u64>,
+    framing: Framing,
+    conn: Option<Conn>,
+    /// Where the connection goes back to once the body has ended; `None` if it must close.
+    pool: Option<(Arc<Client>, Origin)>,
+}
+
+impl Response {
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    pub fn content_length(&self) -> Option<u64> {
+        self.content_length
+    }
+
+    /// The body has ended: the connection goes back to the pool, or is closed.
+    fn release(&mut self) {
+        let conn = self.conn.take();
+        if let (Some(conn), Some((client, origin))) = (conn, self.pool.take()) {
+            client.checkin(origin, conn);
+        }
+    }
+
+    /// The next piece of the body; `None` at its end. The piece that ends the body also
+    /// returns the connection to the pool, so a caller that stops there loses nothing.
+    /// Cancel-safe: a dropped call loses no bytes.
+    pub async fn chunk(&mut self) -> Result<Option<Bytes>, ClientError> {
+        loop {
+            match self.decode()? {
+                Decoded::Piece(piece) => {
+                    if self.framing == Framing::Done {
+                        self.release();
+                    }
+                    return Ok(Some(piece));
+                }
+                Decoded::End => {
+                    self.framing = Framing::Done;
+                    self.release();
+                    return Ok(None);
+                }
+                Decoded::NeedMore => {}
+            }
+            let Some(conn) = self.conn.as_mut() else {
+                return Ok(None);
+            };
+            let n = conn
+                .fill()
+                .await
+                .map_err(|e| ClientError::Body(e.to_string()))?;
+            if n == 0 {
+                if self.framing == Framing::UntilClose {
+                    self.framing = Framing::Done;
+                    self.conn = None;
+                    return Ok(None);
+                }
+                self.conn = None;
+                return Err(ClientError::Body(
+                    "connection closed before the end of the body".into(),
+                ));
+            }
+        }
+    }
+
+    /// Takes the next piece of body out of the buffer, following the framing.
+    fn decode(&mut self) -> Result<Decoded, ClientError> {
+        let Some(conn) = self.conn.as_mut() else {
+            return Ok(if self.framing == Framing::Done {
+                Decoded::End
+            } else {
+                Decoded::NeedMore
+            });
+        };
+        let buf = &mut conn.buf;
+        loop {
+            match self.framing {
+                Framing::Done => return Ok(Decoded::End),
+                Framing::Length(0) => return Ok(Decoded::End),
+                Framing::Length(left) => {
+                    if buf.is_empty() {
+                        return Ok(Decoded::NeedMore);
+                    }
+                    let take = take_len(left, buf.len());
+                    let left = left - take as u64;
+                    self.framing = if left == 0 {
+                        Framing::Done
+                    } else {
+                        Framing::Length(left)
+                    };
+                    return Ok(Decoded::Piece(buf.split_to(take).freeze()));
+                }
+                Framing::UntilClose => {
+                    if buf.is_empty() {
+                        return Ok(Decoded::NeedMore);
+                    }
+                    return Ok(Decoded::Piece(buf.split().freeze()));
+                }
+                Framing::Chunked(state) => match state {
+                    ChunkState::Size => {
+                        let Some(line) = take_line(buf)? else {
+                            return Ok(Decoded::NeedMore);
+                        };
+                        let size = chunk_size(&line)?;
+                        self.framing = Framing::Chunked(if size == 0 {
+                            ChunkState::Trailers
+                        } else {
+                            ChunkState::Data(size)
+                        });
+                    }
+                    ChunkState::Data(left) => {
+                        if buf.is_empty() {
+                            return Ok(Decoded::NeedMore);
+                        }
+                        let take = take_len(left, buf.len());
+                        let left = left - take as u64;
+                        self.framing = Framing::Chunked(if left == 0 {
+                            ChunkState::DataEnd
+                        } else {
+                            ChunkState::Data(left)
+                        });
+                        let piece = buf.split_to(take).freeze();
+                        if left == 0 {
+                            // Finish the chunk (and, when it is here, the whole body) now, so
+                            // the piece that ends the body is the one that frees the
+                            // connection.
+                            self.skip_chunk_ends()?;
+                        }
+                        return Ok(Decoded::Piece(piece));
+                    }
+                    ChunkState::DataEnd => {
+                        if buf.len() < 2 {
+                            return Ok(Decoded::NeedMore);
+                        }
+                        if &buf[..2] != b"\r\n" {
+                            return Err(ClientError::Body("chunk not followed by CRLF".into()));
+                        }
+                        buf.advance(2);
+                        self.framing = Framing::Chunked(ChunkState::Size);
+                    }
+                    ChunkState::Trailers => {
+                        let Some(line) = take_line(buf)? else {
+                            return Ok(Decoded::NeedMore);
+                        };
+                        if line.is_empty() {
+                            self.framing = Framing::Done;
+                            return Ok(Decoded::End);
+                        }
+                    }
+                },
+            }
+        }
+    }
+
+    /// After a chunk's data: consumes what the buffer already holds of the chunk's CRLF, a
+    /// following zero-size chunk and the empty trailer, so that the state reads `Done` when
+    /// the body's end has arrived with its last data.
+    fn skip_chunk_ends(&mut self) -> Result<(), ClientError> {
+        let Some(conn) = self.conn.as_mut() else {
+            return Ok(());
+        };
+        let buf = &mut conn.buf;
+        if self.framing == Framing::Chunked(ChunkState::DataEnd) && buf.starts_with(b"\r\n") {
+            buf.advance(2);
+            self.framing = Framing::Chunked(ChunkState::Size);
+        }
+        if self.framing == Framing::Chunked(ChunkState::Size) && buf.starts_with(b"0") {
+            if let Some(end) = find_crlf(buf) {
+                if chunk_size(&buf[..end])? == 0 && buf[end + 2..].starts_with(b"\r\n") {
+                    buf.advance(end + 4);
+                    self.framing = Framing::Done;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn take_len(left: u64, available: usize) -> usize {
+    usize::try_from(left).map_or(available, |l| l.min(available))
+}
+
+fn find_crlf(buf: &[u8]) -> Option<usize> {
+    memchr::memmem::find(buf, b"\r\n")
+}
+
+/// One CRLF-ended line out of the buffer (without its CRLF), if a whole one is there.
+fn take_line(buf: &mut BytesMut) -> Result<Option<Bytes>, ClientError> {
+    match find_crlf(buf) {
+        Some(end) => {
+            let line = buf.split_to(end).freeze();
+            buf.advance(2);
+            Ok(Some(line))
+        }
+        // A size line is a few bytes; a megabyte without a line end is not HTTP.
+        None if buf.len() > MAX_HEAD => Err(ClientError::Body("chunk line too long".into())),
+        None => Ok(None),
+    }
+}
+
+/// A chunk-size line: hex digits, optionally followed by `;extensions`.
+fn chunk_size(line: &[u8]) -> Result<u64, ClientError> {
+    let digits = line
+        .split(|&b| b == b';')
+        .next()
+        .unwrap_or_default()
+        .trim_ascii();
+    if digits.is_empty() || digits.len() > 15 {
+        return Err(ClientError::Body("invalid chunk size".into()));
+    }
+    digits.iter().try_fold(0u64, |n, &d| {
+        let v = (d as char)
+            .to_digit(16)
+            .ok_or_else(|| ClientError::Body("invalid chunk size".into()))?;
+        Ok(n * 16 + u64::from(v))
+    })
 }
 
 fn tls_connector(
@@ -267,75 +786,6 @@ fn tls_connector(
     Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
 }
 
-/// The innermost cause: hyper's outer messages ("error sending request") say little.
-fn source_text(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text = s.to_string();
-        source = s.source();
-    }
-    text
-}
-
-/// A response whose head has arrived; the body is read with [`Response::chunk`].
-pub struct Response {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Incoming,
-    give_back: Option<(Arc<Client>, Origin, SendRequest<Full<Bytes>>)>,
-}
-
-impl Response {
-    pub fn status(&self) -> StatusCode {
-        self.status
-    }
-
-    pub fn headers(&self) -> &HeaderMap {
-        &self.headers
-    }
-
-    pub fn content_length(&self) -> Option<u64> {
-        hyper::body::Body::size_hint(&self.body).exact()
-    }
-
-    fn give_back_connection(&mut self) {
-        if let Some((client, origin, sender)) = self.give_back.take() {
-            client.checkin(origin, sender);
-        }
-    }
-
-    /// The next piece of the body; `None` at its end, which also returns the connection to
-    /// the pool.
-    pub async fn chunk(&mut self) -> Result<Option<Bytes>, ClientError> {
-        loop {
-            match self.body.frame().await {
-                None => {
-                    self.give_back_connection();
-                    return Ok(None);
-                }
-                Some(Err(e)) => {
-                    self.give_back = None;
-                    return Err(ClientError::Body(source_text(&e)));
-                }
-                Some(Ok(frame)) => {
-                    if let Ok(data) = frame.into_data() {
-                        if hyper::body::Body::is_end_stream(&self.body) {
-                            // The last piece of a sized body: the connection is free now, and
-                            // a caller that stops reading here must not cost it.
-                            self.give_back_connection();
-                        }
-                        if !data.is_empty() {
-                            return Ok(Some(data));
-                        }
-                    }
-                    // Trailers and empty frames carry nothing for us.
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -358,5 +808,139 @@ mod tests {
     #[test]
     fn the_tls_connector_builds_with_the_bundled_roots() {
         assert!(tls_connector(Vec::new()).is_ok());
+    }
+
+    /// A client response over an in-memory "connection" fed `wire` in pieces of `step` bytes,
+    /// read to the end; what `chunk` returned, and whether the connection was pooled.
+    async fn read_wire(wire: &[u8], step: usize) -> (Result<Vec<u8>, ClientError>, bool) {
+        let (mut server, client_side) = tokio::io::duplex(64);
+        let wire = wire.to_vec();
+        let writer = tokio::spawn(async move {
+            for piece in wire.chunks(step.max(1)) {
+                if server.write_all(piece).await.is_err() {
+                    return;
+                }
+                tokio::task::yield_now().await;
+            }
+            // Keep the server side open a little: a body must end by its framing, not by EOF.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        });
+        let client = Arc::new(Client::new(Duration::from_secs(1)).unwrap());
+        let mut conn = Conn::new(Io::Memory(client_side));
+        let origin = Origin {
+            https: false,
+            host: "test".into(),
+            port: 1,
+        };
+        let result = async {
+            let head = conn.read_head().await?;
+            let mut response = client.respond(conn, head, origin.clone());
+            let mut body = Vec::new();
+            while let Some(piece) = response.chunk().await? {
+                body.extend_from_slice(&piece);
+            }
+            Ok(body)
+        }
+        .await;
+        writer.abort();
+        let pooled = client
+            .idle
+            .lock()
+            .unwrap()
+            .get(&origin)
+            .is_some_and(|l| !l.is_empty());
+        (result, pooled)
+    }
+
+    #[tokio::test]
+    async fn chunked_bodies_decode_however_the_bytes_arrive() {
+        let wire = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n\
+            5;ext=1\r\nhello\r\n1\r\n \r\nA\r\n0123456789\r\n0\r\nx-trailer: t\r\n\r\n";
+        for step in [1, 2, 3, 7, 64, 1000] {
+            let (body, pooled) = read_wire(wire, step).await;
+            assert_eq!(body.unwrap(), b"hello 0123456789", "step {step}");
+            assert!(
+                pooled,
+                "step {step}: a fully read chunked body frees its connection"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn sized_empty_and_interim_responses() {
+        let (body, pooled) = read_wire(b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nabc", 2).await;
+        assert_eq!(body.unwrap(), b"abc");
+        assert!(pooled);
+        let (body, pooled) = read_wire(
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n",
+            5,
+        )
+        .await;
+        assert_eq!(body.unwrap(), b"");
+        assert!(pooled);
+    }
+
+    #[tokio::test]
+    async fn connections_that_must_close_are_not_pooled() {
+        let (body, pooled) = read_wire(
+            b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok",
+            100,
+        )
+        .await;
+        assert_eq!(body.unwrap(), b"ok");
+        assert!(!pooled);
+        let (body, pooled) =
+            read_wire(b"HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\nok", 100).await;
+        assert_eq!(body.unwrap(), b"ok");
+        assert!(!pooled);
+    }
+
+    #[tokio::test]
+    async fn broken_framing_is_an_error_not_a_short_body() {
+        // Cut mid-body: the writer stops early and the duplex closes.
+        let (body, _) = read_wire(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc", 100).await;
+        assert!(matches!(body, Err(ClientError::Body(_))), "{body:?}");
+        let (body, _) = read_wire(
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n",
+            100,
+        )
+        .await;
+        assert!(matches!(body, Err(ClientError::Body(_))), "{body:?}");
+        let (body, _) = read_wire(
+            b"HTTP/1.1 200 OK\r\ncontent-length: 1\r\ncontent-length: 2\r\n\r\nab",
+            100,
+        )
+        .await;
+        assert!(matches!(body, Err(ClientError::Send(_))), "{body:?}");
+        let (body, _) = read_wire(b"SMTP ready\r\n\r\n", 100).await;
+        assert!(matches!(body, Err(ClientError::Send(_))), "{body:?}");
+    }
+
+    #[test]
+    fn requests_are_framed_by_us() {
+        let mut request = http::Request::post("http://user:pw@example.com:8080/v1/chat?x=1")
+            .header("authorization", "Bearer k")
+            .header("content-length", "999")
+            .body(Bytes::from_static(b"{}"))
+            .unwrap();
+        request
+            .headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+        let (head, rest) = encode_request(&request);
+        assert!(rest.is_empty());
+        assert_eq!(
+            String::from_utf8(head).unwrap(),
+            "POST /v1/chat?x=1 HTTP/1.1\r\nhost: example.com:8080\r\n\
+             authorization: Bearer k\r\ncontent-length: 2\r\n\r\n{}"
+        );
+    }
+
+    #[test]
+    fn chunk_sizes_are_hex_and_bounded() {
+        assert_eq!(chunk_size(b"1a").unwrap(), 26);
+        assert_eq!(chunk_size(b"FF ; name=value").unwrap(), 255);
+        assert!(chunk_size(b"").is_err());
+        assert!(chunk_size(b"-1").is_err());
+        assert!(chunk_size(b"1234567890abcdef0").is_err());
     }
 }

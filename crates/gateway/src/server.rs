@@ -167,12 +167,7 @@ async fn handle_chat(worker: &Worker, req: Request<Incoming>) -> Result<Response
             response.created = streaming::now_secs();
         }
         let mut resp = body::json(StatusCode::OK, OpenAiServer.encode_response(&response));
-        annotate(
-            &mut resp,
-            &won.target,
-            attempts,
-            &response.warnings,
-        );
+        annotate(&mut resp, &won.target, attempts, &response.warnings);
         Ok(resp)
     }
 }
@@ -241,12 +236,7 @@ async fn stream_chat(
         http::header::CACHE_CONTROL,
         HeaderValue::from_static("no-cache"),
     );
-    annotate(
-        &mut resp,
-        &won.target,
-        attempts,
-        &warnings,
-    );
+    annotate(&mut resp, &won.target, attempts, &warnings);
     Ok(resp)
 }
 
