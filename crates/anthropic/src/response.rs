@@ -63,7 +63,7 @@ pub(crate) fn usage_from_native(native: &Value) -> Usage {
         total_tokens: input + output,
         cached_input_tokens: cache_read,
         cache_creation_input_tokens: cache_write,
-        native: Some(native.clone()),
+        native: Some(switchyard_core::NativeJson::from_value(native)),
         ..Usage::default()
     }
 }
@@ -84,7 +84,11 @@ pub(crate) fn usage_to_native(usage: &Usage) -> Value {
     });
     // Keep what only Anthropic reports (cache_creation breakdown, service_tier, ...) when the
     // native object is Anthropic's own.
-    if let (Some(Value::Object(native)), Value::Object(map)) = (&usage.native, &mut out) {
+    let native = usage
+        .native
+        .as_ref()
+        .map(switchyard_core::NativeJson::to_value);
+    if let (Some(Value::Object(native)), Value::Object(map)) = (&native, &mut out) {
         if native.contains_key("input_tokens") && native.contains_key("output_tokens") {
             for key in [
                 "cache_creation",

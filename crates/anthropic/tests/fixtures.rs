@@ -139,8 +139,12 @@ fn check_response(case: &str, dir: &Path) {
         "{case}: native stop reason kept verbatim"
     );
     assert_eq!(
-        parsed.usage.as_ref().and_then(|u| u.native.as_ref()),
-        Some(&native["usage"])
+        parsed
+            .usage
+            .as_ref()
+            .and_then(|u| u.native.as_ref())
+            .map(|n| n.to_value()),
+        Some(native["usage"].clone())
     );
 
     let encoded: Value =

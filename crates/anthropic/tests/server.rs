@@ -100,7 +100,9 @@ fn encodes_responses_from_other_providers() {
         total_tokens: 130,
         cached_input_tokens: Some(60),
         reasoning_tokens: Some(10),
-        native: Some(json!({"prompt_tokens": 100, "completion_tokens": 30})),
+        native: Some(switchyard_core::NativeJson::from_value(
+            &json!({"prompt_tokens": 100, "completion_tokens": 30}),
+        )),
         ..Usage::default()
     };
     let message = AssistantMessage {

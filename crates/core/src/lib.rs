@@ -24,7 +24,7 @@ pub use request::{
     ChatRequest, Content, ContentPart, ImageDetail, Message, ReasoningEffort, ResponseFormat, Role,
     Tool, ToolCall, ToolChoice,
 };
-pub use response::{AssistantMessage, ChatResponse, Choice, FinishReason, Usage};
+pub use response::{AssistantMessage, ChatResponse, Choice, FinishReason, NativeJson, Usage};
 pub use safety::{HarmCategory, SafetyPolicy, SafetySetting, SafetyThreshold, UnsupportedPolicy};
 pub use stream::StreamEvent;
 pub use switchyard_sse::SseFrame;

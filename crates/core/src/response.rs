@@ -94,7 +94,54 @@ pub struct Usage {
     pub rejected_prediction_tokens: Option<u64>,
     /// The provider's own usage object, verbatim, so nothing it reported is lost.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub native: Option<Value>,
+    #[schemars(with = "Option<Value>")]
+    pub native: Option<NativeJson>,
+}
+
+/// A provider's own JSON, kept as the text it arrived as. It is carried on every answer and
+/// read rarely, so no tree is built for it: parsing usage into a `Value` was a fifth of the
+/// cost of translating a small answer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(transparent)]
+pub struct NativeJson(Box<serde_json::value::RawValue>);
+
+/// As the JSON it holds, through any serializer (snapshots use their own, which would write a
+/// raw value as a wrapper object). The gateway's hot path never serializes canonical usage.
+impl Serialize for NativeJson {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.to_value().serialize(serializer)
+    }
+}
+
+impl NativeJson {
+    pub fn from_raw(raw: &serde_json::value::RawValue) -> Self {
+        NativeJson(raw.to_owned())
+    }
+
+    pub fn from_value(value: &Value) -> Self {
+        // Serializing a `Value` cannot fail; `null` is the harmless fallback all the same.
+        NativeJson(
+            serde_json::value::to_raw_value(value)
+                .unwrap_or_else(|_| serde_json::value::RawValue::NULL.to_owned()),
+        )
+    }
+
+    /// The JSON text.
+    pub fn get(&self) -> &str {
+        self.0.get()
+    }
+
+    /// Parsed, for the few readers that need fields out of it.
+    pub fn to_value(&self) -> Value {
+        serde_json::from_str(self.0.get()).unwrap_or(Value::Null)
+    }
+}
+
+/// Equal when the JSON is, whatever the spacing.
+impl PartialEq for NativeJson {
+    fn eq(&self, other: &Self) -> bool {
+        self.get() == other.get() || self.to_value() == other.to_value()
+    }
 }
 
 impl Usage {

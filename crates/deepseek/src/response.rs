@@ -39,11 +39,15 @@ pub fn insufficient_resource() -> UpstreamError {
 /// `prompt_tokens`, so `input_tokens` already has OpenAI's meaning and stays as is.
 pub fn fix_usage(u: &mut Usage) {
     if u.cached_input_tokens.is_none() {
+        #[derive(serde::Deserialize)]
+        struct Hits {
+            prompt_cache_hit_tokens: Option<u64>,
+        }
         u.cached_input_tokens = u
             .native
             .as_ref()
-            .and_then(|n| n.get("prompt_cache_hit_tokens"))
-            .and_then(Value::as_u64);
+            .and_then(|n| serde_json::from_str::<Hits>(n.get()).ok())
+            .and_then(|h| h.prompt_cache_hit_tokens);
     }
 }
 

@@ -143,7 +143,7 @@ pub(crate) fn usage(native: &Value) -> Usage {
         total_tokens: m.total_token_count,
         cached_input_tokens: m.cached_content_token_count,
         reasoning_tokens: m.thoughts_token_count,
-        native: Some(native.clone()),
+        native: Some(switchyard_core::NativeJson::from_value(native)),
         ..Usage::default()
     }
 }

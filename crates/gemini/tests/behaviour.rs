@@ -314,7 +314,7 @@ fn response_edge_cases() {
         (12, 0, 12)
     );
     assert_eq!((u.cached_input_tokens, u.reasoning_tokens), (None, None));
-    assert_eq!(u.native.unwrap(), body["usageMetadata"]);
+    assert_eq!(u.native.unwrap().to_value(), body["usageMetadata"]);
 
     // A blocked prompt that still has candidates is not an error.
     let body = json!({"candidates": [{"finishReason": "SAFETY"}],

@@ -17,7 +17,7 @@ pub struct Completion {
     pub model: String,
     pub choices: Vec<Choice>,
     #[serde(default)]
-    pub usage: Option<Value>,
+    pub usage: Option<Box<RawValue>>,
 }
 
 #[derive(Debug, Deserialize)]

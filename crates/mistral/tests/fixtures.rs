@@ -126,8 +126,12 @@ fn check_response(case: &str, dir: &Path) {
         native["choices"][0]["finish_reason"].as_str()
     );
     assert_eq!(
-        parsed.usage.as_ref().and_then(|u| u.native.as_ref()),
-        Some(&native["usage"])
+        parsed
+            .usage
+            .as_ref()
+            .and_then(|u| u.native.as_ref())
+            .map(|n| n.to_value()),
+        Some(native["usage"].clone())
     );
     for c in &parsed.choices {
         for t in &c.message.tool_calls {

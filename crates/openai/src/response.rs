@@ -1,9 +1,11 @@
 //! Native `chat.completion` ↔ canonical response, and OpenAI usage ↔ canonical usage.
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
 use switchyard_core::{
-    AssistantMessage, ChatResponse, Choice, FinishReason, ToolCall, UpstreamError, Usage,
+    AssistantMessage, ChatResponse, Choice, FinishReason, NativeJson, ToolCall, UpstreamError,
+    Usage,
 };
 
 use crate::errors::classify_stream_error;
@@ -69,7 +71,7 @@ pub fn from_wire(native: ChatCompletion) -> Result<ChatResponse, UpstreamError> 
         })
         .collect();
     let usage = match native.usage {
-        Some(u) if !u.is_null() => Some(usage_from_native(u)?),
+        Some(u) if u.get() != "null" => Some(usage_from_native(&u)?),
         _ => None,
     };
     Ok(ChatResponse {
@@ -109,8 +111,8 @@ pub fn finish_reason_str(r: FinishReason) -> &'static str {
 }
 
 /// A native `CompletionUsage` object → canonical usage, keeping the object in `native`.
-pub fn usage_from_native(native: Value) -> Result<Usage, UpstreamError> {
-    let w = WireUsage::deserialize(&native)
+pub fn usage_from_native(native: &RawValue) -> Result<Usage, UpstreamError> {
+    let w: WireUsage = serde_json::from_str(native.get())
         .map_err(|e| UpstreamError::malformed(format!("usage: {e}")))?;
     let p = w.prompt_tokens_details.unwrap_or_default();
     let c = w.completion_tokens_details.unwrap_or_default();
@@ -130,7 +132,7 @@ pub fn usage_from_native(native: Value) -> Result<Usage, UpstreamError> {
         output_audio_tokens: c.audio_tokens,
         accepted_prediction_tokens: c.accepted_prediction_tokens,
         rejected_prediction_tokens: c.rejected_prediction_tokens,
-        native: Some(native),
+        native: Some(NativeJson::from_raw(native)),
     })
 }
 

@@ -127,9 +127,7 @@ impl OpenAiStreamParser {
             }
         }
         if let Some(raw) = chunk.usage {
-            let native = serde_json::from_str(raw.get())
-                .map_err(|e| UpstreamError::malformed(format!("usage: {e}")))?;
-            self.usage = Some(usage_from_native(native)?);
+            self.usage = Some(usage_from_native(raw)?);
         }
         Ok(())
     }

@@ -25,7 +25,7 @@ pub struct ChatCompletion {
     pub choices: Vec<CompletionChoice>,
     /// Kept as JSON so the provider's own object survives in `Usage::native`.
     #[serde(default)]
-    pub usage: Option<Value>,
+    pub usage: Option<Box<RawValue>>,
     #[serde(default)]
     pub system_fingerprint: Option<String>,
     #[serde(default)]
