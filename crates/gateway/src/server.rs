@@ -134,10 +134,11 @@ async fn handle_chat(worker: &Worker, req: Request<Incoming>) -> Result<Response
     let request = OpenAiServer
         .parse_request(None, &body)
         .map_err(GatewayError::BadRequest)?;
+    // Borrowed, not cloned: a reference count both worker threads write to would bounce
+    // between their caches on every request.
     let route = gw
         .routes
         .get(&request.model)
-        .cloned()
         .ok_or_else(|| GatewayError::UnknownModel(request.model.clone()))?;
     let deadline = Instant::now() + gw.request_timeout;
     let policy = Policy {
@@ -148,11 +149,11 @@ async fn handle_chat(worker: &Worker, req: Request<Incoming>) -> Result<Response
     if request.stream {
         // Both paths are boxed so the handler's own future stays small: hyper moves
         // it several times per request, and the profile showed those copies.
-        Box::pin(stream_chat(worker, &route, request, &policy)).await
+        Box::pin(stream_chat(worker, route, request, &policy)).await
     } else {
         let req = &request;
         let upstreams = &*worker.upstreams;
-        let won = Box::pin(failover::run(&route, &policy, |target| {
+        let won = Box::pin(failover::run(route, &policy, |target| {
             complete(upstreams, target, req, deadline)
         }))
         .await?;

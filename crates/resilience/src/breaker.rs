@@ -6,6 +6,8 @@
 //! opens it again with the cool-down doubled (up to `max_cooldown`). A probe whose caller went
 //! away without an outcome frees the slot for the next request.
 
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -73,6 +75,47 @@ pub struct BreakerSnapshot {
 pub struct Breaker {
     config: BreakerConfig,
     state: Mutex<BreakerState>,
+    /// True exactly when the state is closed with no failures counted, kept in step under
+    /// the lock. Every request asks the breaker twice (admit, then report success); in that
+    /// healthy case both answers are read from this flag, so the hot path takes no lock and
+    /// writes no memory that the other worker threads read.
+    healthy: Healthy,
+}
+
+/// On a cache line of its own, away from the `Arc` counts that every permit writes.
+#[derive(Debug)]
+#[repr(align(64))]
+struct Healthy(AtomicBool);
+
+/// The state under the lock; dropping it updates the healthy flag before unlocking.
+struct StateGuard<'a> {
+    state: MutexGuard<'a, BreakerState>,
+    healthy: &'a AtomicBool,
+}
+
+impl Deref for StateGuard<'_> {
+    type Target = BreakerState;
+    fn deref(&self) -> &BreakerState {
+        &self.state
+    }
+}
+
+impl DerefMut for StateGuard<'_> {
+    fn deref_mut(&mut self) -> &mut BreakerState {
+        &mut self.state
+    }
+}
+
+impl Drop for StateGuard<'_> {
+    fn drop(&mut self) {
+        let healthy = matches!(
+            *self.state,
+            BreakerState::Closed {
+                consecutive_failures: 0
+            }
+        );
+        self.healthy.store(healthy, Ordering::Release);
+    }
 }
 
 impl Breaker {
@@ -82,17 +125,24 @@ impl Breaker {
             state: Mutex::new(BreakerState::Closed {
                 consecutive_failures: 0,
             }),
+            healthy: Healthy(AtomicBool::new(true)),
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, BreakerState> {
+    fn lock(&self) -> StateGuard<'_> {
         // A panic while holding this lock cannot leave the state half-written (every update is
         // one assignment), so a poisoned lock is safe to keep using.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        StateGuard {
+            state: self.state.lock().unwrap_or_else(|p| p.into_inner()),
+            healthy: &self.healthy.0,
+        }
     }
 
-    /// Asks to send one request through. Cheap: one uncontended lock.
+    /// Asks to send one request through. Without a lock while the breaker is healthy.
     pub fn acquire(self: &Arc<Self>) -> Result<Permit, Rejected> {
+        if self.healthy.0.load(Ordering::Acquire) {
+            return Ok(Permit::new(self, false));
+        }
         let now = Instant::now();
         let mut state = self.lock();
         match *state {
@@ -171,6 +221,10 @@ impl Breaker {
     }
 
     fn on_success(&self, probe: bool) {
+        // Closed with no failures stays exactly that: nothing to write.
+        if !probe && self.healthy.0.load(Ordering::Acquire) {
+            return;
+        }
         let mut state = self.lock();
         match *state {
             BreakerState::Closed { .. } => {
@@ -315,6 +369,43 @@ mod tests {
         fail(&b);
         fail(&b);
         assert!(b.acquire().is_ok());
+    }
+
+    /// The lock-free fast path must agree with the state after every kind of transition.
+    #[tokio::test(start_paused = true)]
+    async fn the_healthy_flag_follows_the_state() {
+        let b = Breaker::new(config());
+        let flag_matches = |b: &Breaker| {
+            let healthy = b.healthy.0.load(Ordering::Acquire);
+            let state = b.state();
+            assert_eq!(
+                healthy,
+                state
+                    == BreakerState::Closed {
+                        consecutive_failures: 0
+                    },
+                "{state:?}"
+            );
+        };
+        flag_matches(&b);
+        fail(&b);
+        flag_matches(&b);
+        // A success while failures are counted takes the locked path and clears them.
+        b.acquire().unwrap().success();
+        flag_matches(&b);
+        for _ in 0..3 {
+            fail(&b);
+        }
+        flag_matches(&b);
+        assert!(b.acquire().is_err(), "open: the flag must not admit");
+        tokio::time::advance(Duration::from_secs(1)).await;
+        let probe = b.acquire().expect("the probe");
+        assert!(probe.is_probe());
+        flag_matches(&b);
+        assert!(b.acquire().is_err(), "half-open with a probe out");
+        probe.success();
+        flag_matches(&b);
+        assert!(!b.acquire().unwrap().is_probe());
     }
 
     #[tokio::test(start_paused = true)]
