@@ -2,11 +2,10 @@
 //! route, hand over to [`failover`], encode what comes back.
 
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-
-use std::convert::Infallible;
 
 use bytes::Bytes;
 use http::header::HeaderName;
@@ -89,28 +88,34 @@ pub(crate) const TARGET_HEADER: HeaderName = HeaderName::from_static("x-switchya
 pub(crate) const ATTEMPTS_HEADER: HeaderName = HeaderName::from_static("x-switchyard-attempts");
 const WARNING_HEADER: HeaderName = HeaderName::from_static("x-switchyard-warning");
 
+/// What a request path names.
+#[derive(Clone, Copy)]
+enum Endpoint {
+    Chat,
+    Models,
+    Health,
+}
+
 /// The HTTP API: every request the server reads comes here.
 ///
-/// Four routes do not need a router: matching the path and method by hand keeps the
-/// per-request work to two comparisons.
+/// Four paths do not need a router: matching them by hand keeps the per-request work to a
+/// string comparison or two.
 pub async fn serve(worker: Arc<Worker>, req: Request<Incoming>) -> Result<Response, Infallible> {
-    let path = req.uri().path();
-    let allowed = match path {
-        "/v1/chat/completions" | "/chat/completions" => "POST",
-        "/v1/models" | "/health" => "GET, HEAD",
+    let endpoint = match req.uri().path() {
+        "/v1/chat/completions" | "/chat/completions" => Endpoint::Chat,
+        "/v1/models" => Endpoint::Models,
+        "/health" => Endpoint::Health,
         _ => return Ok(not_found(&req)),
     };
-    let method = req.method();
-    Ok(match (method, path) {
-        (&Method::POST, "/v1/chat/completions" | "/chat/completions") => {
-            match handle_chat(&worker, req).await {
-                Ok(r) => r,
-                Err(e) => e.into_response(),
-            }
-        }
-        (&Method::GET | &Method::HEAD, "/v1/models") => models(&worker.gw),
-        (&Method::GET | &Method::HEAD, "/health") => health(&worker.gw),
-        _ => method_not_allowed(&req, allowed),
+    Ok(match (endpoint, req.method()) {
+        (Endpoint::Chat, &Method::POST) => match handle_chat(&worker, req).await {
+            Ok(r) => r,
+            Err(e) => e.into_response(),
+        },
+        (Endpoint::Models, &Method::GET | &Method::HEAD) => models(&worker.gw),
+        (Endpoint::Health, &Method::GET | &Method::HEAD) => health(&worker.gw),
+        (Endpoint::Chat, _) => method_not_allowed(&req, "POST"),
+        (Endpoint::Models | Endpoint::Health, _) => method_not_allowed(&req, "GET, HEAD"),
     })
 }
 
