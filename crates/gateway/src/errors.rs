@@ -198,8 +198,10 @@ impl GatewayError {
         );
         let attempts = attempt_count(self.attempts());
         if !self.attempts().is_empty() {
-            resp.headers_mut()
-                .insert(crate::server::ATTEMPTS_HEADER, HeaderValue::from(attempts));
+            resp.headers_mut().insert(
+                crate::server::ATTEMPTS_HEADER,
+                crate::server::count_header(attempts),
+            );
         }
         if let GatewayError::Unavailable { retry_in, .. } = &self {
             let secs = retry_in.as_secs() + u64::from(retry_in.subsec_nanos() > 0);

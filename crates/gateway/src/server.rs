@@ -273,7 +273,7 @@ fn annotate(resp: &mut Response, target: &RouteTarget, attempts: usize, warnings
 }
 
 /// A small count as a header value, without formatting (and allocating) one per answer.
-fn count_header(n: usize) -> HeaderValue {
+pub(crate) fn count_header(n: usize) -> HeaderValue {
     const SMALL: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
     match SMALL.get(n) {
         Some(s) => HeaderValue::from_static(s),
