@@ -18,7 +18,7 @@ pub use error::{retry_after, ErrorClass, ErrorPolicy, TranslateError, UpstreamEr
 pub use json::may_hold_surrogate_escape;
 pub use provider::{
     Capabilities, Provider, ServerSide, StreamEncoder, StreamMeta, StreamParser, Target,
-    UpstreamRequest,
+    UpstreamRequest, WireFormat,
 };
 pub use request::{
     ChatRequest, Content, ContentPart, ImageDetail, Message, ReasoningEffort, ResponseFormat, Role,

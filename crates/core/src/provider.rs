@@ -51,6 +51,15 @@ pub struct Capabilities {
     pub assistant_prefill: bool,
 }
 
+/// A wire format that more than one side speaks, so that a front door can tell when an upstream
+/// answer is already in its client's format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WireFormat {
+    /// OpenAI Chat Completions (`chat.completion`).
+    OpenAiChat,
+}
+
 /// One provider's wire format, both ways.
 pub trait Provider: Send + Sync + 'static {
     /// Stable lower-case name (`openai`, `anthropic`, ...), used in config and logs.
@@ -70,6 +79,23 @@ pub trait Provider: Send + Sync + 'static {
     /// A successful (2xx) native response body → canonical response. A body that is 2xx but
     /// says the request failed (e.g. Gemini's blocked prompt) is an error here.
     fn parse_response(&self, body: &[u8]) -> Result<ChatResponse, UpstreamError>;
+
+    /// The format of this provider's non-streamed answers, when a front door may speak it too.
+    /// `None` (the default): answers always go through [`Provider::parse_response`].
+    fn answer_format(&self) -> Option<WireFormat> {
+        None
+    }
+
+    /// True when `body` is an answer that [`Provider::parse_response`] accepts and that a
+    /// client speaking [`Provider::answer_format`] can be given byte for byte: everything the
+    /// canonical path would write is already there with the same value. False sends the body
+    /// through `parse_response`, which also says what is wrong with it.
+    ///
+    /// Checking costs a fraction of parsing and re-encoding, and the client also keeps the
+    /// fields the canonical model does not carry.
+    fn forwardable(&self, _body: &[u8]) -> bool {
+        false
+    }
 
     /// A fresh parser for one streamed response.
     fn stream_parser(&self) -> Box<dyn StreamParser>;
@@ -131,6 +157,12 @@ pub trait ServerSide: Send + Sync + 'static {
 
     /// Canonical response → native JSON body.
     fn encode_response(&self, response: &ChatResponse) -> Vec<u8>;
+
+    /// The format this side speaks, when upstream answers may already be in it (see
+    /// [`Provider::forwardable`]).
+    fn wire_format(&self) -> Option<WireFormat> {
+        None
+    }
 
     /// A stream encoder for one response to `request`.
     fn stream_encoder(&self, request: &ChatRequest, meta: StreamMeta) -> Box<dyn StreamEncoder>;

@@ -164,18 +164,33 @@ async fn handle_chat(worker: &Worker, req: Request<Incoming>) -> Result<Response
         .await?;
         let attempts = won.attempt_count();
         won.permit.success();
-        let mut response = won.value;
-        if response.id.is_empty() {
-            response.id = gw.next_id();
-        }
-        if response.created == 0 {
-            // Providers without a timestamp (Anthropic, Gemini) leave it to us.
-            response.created = streaming::now_secs();
-        }
-        let mut resp = body::json(StatusCode::OK, OpenAiServer.encode_response(&response));
-        annotate(&mut resp, &won.target, attempts, &response.warnings);
+        let mut resp = match won.value {
+            Answer::Forwarded(bytes) => body::json(StatusCode::OK, bytes),
+            Answer::Parsed(mut response) => {
+                if response.id.is_empty() {
+                    response.id = gw.next_id();
+                }
+                if response.created == 0 {
+                    // Providers without a timestamp (Anthropic, Gemini) leave it to us.
+                    response.created = streaming::now_secs();
+                }
+                let mut resp = body::json(StatusCode::OK, OpenAiServer.encode_response(&response));
+                annotate_warnings(&mut resp, &response.warnings);
+                resp
+            }
+        };
+        annotate(&mut resp, &won.target, attempts);
         Ok(resp)
     }
+}
+
+/// A non-streamed answer, ready for the client.
+enum Answer {
+    /// The upstream's own bytes: it speaks the client's format and the body passed
+    /// [`switchyard_core::Provider::forwardable`].
+    Forwarded(Bytes),
+    /// Translated through the canonical model.
+    Parsed(Box<switchyard_core::ChatResponse>),
 }
 
 async fn complete(
@@ -183,7 +198,7 @@ async fn complete(
     target: Arc<RouteTarget>,
     request: &ChatRequest,
     deadline: Instant,
-) -> Result<switchyard_core::ChatResponse, UpstreamError> {
+) -> Result<Answer, UpstreamError> {
     let attempt_deadline = target.attempt_deadline(deadline);
     let header_wait = Duration::from_millis(target.timeouts.headers_ms);
     let opened =
@@ -191,12 +206,18 @@ async fn complete(
     let body = crate::upstream::read_bounded(opened.response, 64 << 20, attempt_deadline)
         .await
         .map_err(|e| crate::upstream::scrub(&target, e))?;
+    // Warnings go into the body, so an answer that has some is re-encoded.
+    let same_format = target.provider.answer_format().is_some()
+        && target.provider.answer_format() == OpenAiServer.wire_format();
+    if same_format && opened.warnings.is_empty() && target.provider.forwardable(&body) {
+        return Ok(Answer::Forwarded(body));
+    }
     let mut response = target
         .provider
         .parse_response(&body)
         .map_err(|e| crate::upstream::scrub(&target, e))?;
     response.warnings.extend(opened.warnings);
-    Ok(response)
+    Ok(Answer::Parsed(Box::new(response)))
 }
 
 async fn stream_chat(
@@ -242,18 +263,24 @@ async fn stream_chat(
         http::header::CACHE_CONTROL,
         HeaderValue::from_static("no-cache"),
     );
-    annotate(&mut resp, &won.target, attempts, &warnings);
+    annotate(&mut resp, &won.target, attempts);
+    annotate_warnings(&mut resp, &warnings);
     Ok(resp)
 }
 
-/// Tells the client which target answered, after how many attempts, and what (if anything)
-/// was dropped from its request on the way (also in the body's `warnings` when not streamed).
-fn annotate(resp: &mut Response, target: &RouteTarget, attempts: usize, warnings: &[String]) {
+/// Tells the client which target answered, and after how many attempts.
+fn annotate(resp: &mut Response, target: &RouteTarget, attempts: usize) {
     let h = resp.headers_mut();
     if let Some(v) = &target.name_header {
         h.insert(TARGET_HEADER, v.clone());
     }
     h.insert(ATTEMPTS_HEADER, count_header(attempts));
+}
+
+/// Tells the client what (if anything) was dropped from its request on the way (also in the
+/// body's `warnings` when not streamed).
+fn annotate_warnings(resp: &mut Response, warnings: &[String]) {
+    let h = resp.headers_mut();
     for w in warnings {
         // Header values must be visible ASCII; keep the gist of anything else.
         let ascii: String = w

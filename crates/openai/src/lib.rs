@@ -13,6 +13,7 @@
 
 pub mod encoder;
 pub mod errors;
+pub mod forward;
 pub mod parse;
 pub mod request;
 pub mod response;
@@ -22,7 +23,7 @@ pub mod wire;
 use http::{HeaderMap, StatusCode};
 use switchyard_core::{
     Capabilities, ChatRequest, ChatResponse, Provider, ServerSide, StreamEncoder, StreamMeta,
-    StreamParser, Target, TranslateError, UpstreamError, UpstreamRequest,
+    StreamParser, Target, TranslateError, UpstreamError, UpstreamRequest, WireFormat,
 };
 
 pub use encoder::OpenAiStreamEncoder;
@@ -65,6 +66,14 @@ impl Provider for OpenAi {
         response::from_native(body)
     }
 
+    fn answer_format(&self) -> Option<WireFormat> {
+        Some(WireFormat::OpenAiChat)
+    }
+
+    fn forwardable(&self, body: &[u8]) -> bool {
+        forward::forwardable(body)
+    }
+
     fn stream_parser(&self) -> Box<dyn StreamParser> {
         Box::new(OpenAiStreamParser::new())
     }
@@ -94,6 +103,10 @@ impl ServerSide for OpenAiServer {
 
     fn encode_response(&self, response: &ChatResponse) -> Vec<u8> {
         response::encode(response)
+    }
+
+    fn wire_format(&self) -> Option<WireFormat> {
+        Some(WireFormat::OpenAiChat)
     }
 
     fn stream_encoder(&self, request: &ChatRequest, meta: StreamMeta) -> Box<dyn StreamEncoder> {

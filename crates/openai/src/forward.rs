@@ -1,0 +1,185 @@
+//! Deciding whether an upstream `chat.completion` can go to an OpenAI client byte for byte.
+//!
+//! Parsing an answer into the canonical model and encoding it again was a fifth of the
+//! gateway's own CPU time on a plain OpenAI route. When the upstream already speaks OpenAI,
+//! a check that reads the body once, allocates nothing for its strings and builds nothing
+//! is enough, and the client then also gets the fields we do not model.
+//!
+//! The check accepts a body only when
+//! - [`crate::response::from_native`] would accept it (the same fields are required with
+//!   the same types), so a malformed answer still fails over, with the same error; and
+//! - everything [`crate::response::encode`] would write is already in it with the same value,
+//!   so the client cannot tell which path its answer took. Where the encoder would fill in or
+//!   normalise something (a missing `role`, a finish reason it maps to `stop`, a legacy
+//!   `function_call`, a usage total of 0), the body takes the canonical path instead.
+//!
+//! The tests check both properties over every OpenAI fixture and over broken variants of them.
+
+use std::fmt;
+
+use serde::de::{self, Deserializer, IgnoredAny, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::wire::{CompletionTokensDetails, PromptTokensDetails};
+
+/// True when `body` can be forwarded unchanged (see the module docs).
+pub fn forwardable(body: &[u8]) -> bool {
+    let Ok(c) = serde_json::from_slice::<Completion>(body) else {
+        return false;
+    };
+    c.object == Some("chat.completion")
+        && !c.id.0
+        && c.created != 0
+        && c.choices.iter().all(Choice::forwardable)
+        && c.usage.is_none_or(usage_forwardable)
+}
+
+/// The usage object parses as `from_native` parses it, and has the three counts the encoder
+/// writes, the total not needing to be filled in. (serde reads a struct from an array too; the
+/// encoder would write an object, so only an object is forwarded.)
+fn usage_forwardable(raw: &RawValue) -> bool {
+    let text = raw.get().trim_start();
+    if text == "null" {
+        return true;
+    }
+    if !text.starts_with('{') {
+        return false;
+    }
+    match serde_json::from_str::<Usage>(text) {
+        Ok(u) => u.total_tokens != 0 || u.prompt_tokens + u.completion_tokens == 0,
+        Err(_) => false,
+    }
+}
+
+/// `wire::WireUsage` with the counts required rather than defaulted.
+#[derive(Deserialize)]
+struct Usage {
+    prompt_tokens: u64,
+    completion_tokens: u64,
+    total_tokens: u64,
+    #[allow(dead_code)]
+    #[serde(default)]
+    prompt_tokens_details: Option<PromptTokensDetails>,
+    #[allow(dead_code)]
+    #[serde(default)]
+    completion_tokens_details: Option<CompletionTokensDetails>,
+}
+
+/// `wire::ChatCompletion`, checked instead of owned.
+#[derive(Deserialize)]
+struct Completion<'a> {
+    id: Str,
+    #[serde(default, borrow)]
+    object: Option<&'a str>,
+    #[serde(default)]
+    created: u64,
+    #[allow(dead_code)]
+    model: Str,
+    #[serde(borrow)]
+    choices: Vec<Choice<'a>>,
+    #[serde(default, borrow)]
+    usage: Option<&'a RawValue>,
+    #[allow(dead_code)]
+    #[serde(default)]
+    system_fingerprint: Option<Str>,
+    #[allow(dead_code)]
+    #[serde(default)]
+    service_tier: Option<Str>,
+}
+
+/// `wire::CompletionChoice`.
+#[derive(Deserialize)]
+struct Choice<'a> {
+    #[serde(default)]
+    index: Option<u32>,
+    #[serde(borrow)]
+    message: Message<'a>,
+    #[serde(default, borrow)]
+    finish_reason: Option<&'a str>,
+    #[allow(dead_code)]
+    #[serde(default)]
+    logprobs: Option<IgnoredAny>,
+}
+
+impl Choice<'_> {
+    fn forwardable(&self) -> bool {
+        // The encoder writes `stop` for a missing or unknown reason; these it writes as read.
+        let known = matches!(
+            self.finish_reason,
+            Some("stop" | "length" | "tool_calls" | "content_filter")
+        );
+        self.index.is_some() && known && self.message.forwardable()
+    }
+}
+
+/// `wire::ResponseMessage`.
+#[derive(Deserialize)]
+struct Message<'a> {
+    #[serde(default, borrow)]
+    role: Option<&'a str>,
+    #[allow(dead_code)]
+    #[serde(default)]
+    content: Option<Str>,
+    #[allow(dead_code)]
+    #[serde(default)]
+    refusal: Option<Str>,
+    #[serde(default, borrow)]
+    tool_calls: Vec<ToolCall<'a>>,
+    #[allow(dead_code)]
+    #[serde(default)]
+    reasoning_content: Option<Str>,
+    /// Deprecated; the encoder turns it into a tool call, so it takes the canonical path.
+    #[serde(default)]
+    function_call: Option<IgnoredAny>,
+}
+
+impl Message<'_> {
+    fn forwardable(&self) -> bool {
+        self.role == Some("assistant")
+            && self.function_call.is_none()
+            && self.tool_calls.iter().all(|t| {
+                // The encoder always writes the type and the arguments.
+                t.kind == Some("function") && t.function.arguments.is_some()
+            })
+    }
+}
+
+/// `wire::WireToolCall`.
+#[derive(Deserialize)]
+struct ToolCall<'a> {
+    #[allow(dead_code)]
+    id: Str,
+    #[serde(rename = "type", default, borrow)]
+    kind: Option<&'a str>,
+    function: Function,
+}
+
+/// `wire::WireFunctionCall`.
+#[derive(Deserialize)]
+struct Function {
+    #[allow(dead_code)]
+    name: Str,
+    #[serde(default)]
+    arguments: Option<Str>,
+}
+
+/// A JSON string, checked and not kept. serde_json hands an escaped string to `visit_str`
+/// from its scratch buffer, so this never allocates. Holds whether the string was empty.
+struct Str(bool);
+
+impl<'de> Deserialize<'de> for Str {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Str;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Str, E> {
+                Ok(Str(s.is_empty()))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
