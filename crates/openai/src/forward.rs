@@ -21,7 +21,7 @@ use serde::de::{self, Deserializer, IgnoredAny, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::wire::{CompletionTokensDetails, PromptTokensDetails};
+use crate::wire::{null_as_default, CompletionTokensDetails, PromptTokensDetails};
 
 /// True when `body` can be forwarded unchanged (see the module docs).
 pub fn forwardable(body: &[u8]) -> bool {
@@ -124,7 +124,7 @@ struct Message<'a> {
     #[allow(dead_code)]
     #[serde(default)]
     refusal: Option<Str>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "null_as_default")]
     tool_calls: Vec<ToolCall<'a>>,
     #[allow(dead_code)]
     #[serde(default)]

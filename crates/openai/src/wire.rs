@@ -11,6 +11,16 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
+/// `null` read as the default: OpenAI-compatible servers write `"tool_calls": null` where
+/// OpenAI leaves the field out, and that is still an answer, not a malformed one.
+pub fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
 // ---------------------------------------------------------------------------------------------
 // Non-streaming response (`chat.completion`)
 // ---------------------------------------------------------------------------------------------
@@ -49,7 +59,7 @@ pub struct ResponseMessage {
     pub content: Option<String>,
     #[serde(default)]
     pub refusal: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub tool_calls: Vec<WireToolCall>,
     /// DeepSeek / Qwen reasoning text (not sent by OpenAI itself).
     #[serde(default)]
@@ -129,7 +139,7 @@ pub struct ChatCompletionChunk<'a> {
     pub model: Option<Cow<'a, str>>,
     #[serde(default)]
     pub created: Option<u64>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "null_as_default")]
     pub choices: Vec<ChunkChoice<'a>>,
     /// Present (non-null) on the final usage chunk; dialects may repeat it cumulatively.
     #[serde(default, borrow)]
@@ -157,7 +167,7 @@ pub struct ChunkDelta<'a> {
     pub reasoning_content: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     pub refusal: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "null_as_default")]
     pub tool_calls: Vec<ToolCallChunk<'a>>,
 }
 

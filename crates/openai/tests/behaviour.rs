@@ -371,3 +371,27 @@ fn a_2xx_error_body_or_garbage_is_not_a_response() {
     assert_eq!(e.class, ErrorClass::StreamInterrupted);
     assert!(e.raw_body.is_some());
 }
+
+/// OpenAI-compatible servers write `"tool_calls": null` (and `"choices": null` on a usage-only
+/// chunk) where OpenAI leaves the field out; that is an answer, not a malformed one.
+#[test]
+fn null_lists_from_compatible_servers_read_as_empty() {
+    let answer = json!({"id": "x", "object": "chat.completion", "created": 1, "model": "m", "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi", "tool_calls": null}, "finish_reason": "stop"}]});
+    let bytes = answer.to_string();
+    let parsed = switchyard_openai::response::from_native(bytes.as_bytes()).unwrap();
+    assert_eq!(parsed.choices[0].message.content.as_deref(), Some("hi"));
+    assert!(parsed.choices[0].message.tool_calls.is_empty());
+    assert!(switchyard_openai::forward::forwardable(bytes.as_bytes()));
+
+    let mut p = OpenAiStreamParser::new();
+    let mut out = Vec::new();
+    let delta = json!({"id": "x", "model": "m", "created": 1, "choices": [{"index": 0, "delta": {"content": "a", "tool_calls": null}, "finish_reason": null}]});
+    p.feed_data(&delta.to_string(), &mut out).unwrap();
+    let usage_only = json!({"id": "x", "model": "m", "created": 1, "choices": null, "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}});
+    p.feed_data(&usage_only.to_string(), &mut out).unwrap();
+    assert!(
+        out.iter()
+            .any(|e| matches!(e, StreamEvent::TextDelta { text, .. } if text == "a")),
+        "{out:?}"
+    );
+}
