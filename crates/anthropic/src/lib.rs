@@ -31,11 +31,10 @@ mod server_request;
 mod stream;
 mod wire;
 
-use bytes::Bytes;
-use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use http::{header, HeaderMap, HeaderValue, StatusCode};
 use switchyard_core::{
-    Capabilities, ChatRequest, ChatResponse, Provider, ServerSide, StreamEncoder, StreamMeta,
-    StreamParser, Target, TranslateError, UpstreamError, UpstreamRequest,
+    Capabilities, ChatRequest, ChatResponse, Endpoint, NativeBody, Provider, ServerSide,
+    StreamEncoder, StreamMeta, StreamParser, Target, TranslateError, UpstreamError,
 };
 
 pub use request::{thinking_budget, DEFAULT_MAX_TOKENS};
@@ -72,31 +71,27 @@ impl Provider for Anthropic {
         }
     }
 
-    fn build_request(
+    fn endpoint(&self, target: &Target<'_>, _stream: bool) -> Result<Endpoint, TranslateError> {
+        let mut endpoint = Endpoint::json_post(
+            &messages_url(target.base_url),
+            target.api_key.map(|key| ("x-api-key", key)),
+        )?;
+        endpoint.headers.insert(
+            header::HeaderName::from_static("anthropic-version"),
+            HeaderValue::from_static(ANTHROPIC_VERSION),
+        );
+        Ok(endpoint)
+    }
+
+    fn build_body(
         &self,
         request: &ChatRequest,
         target: &Target<'_>,
-    ) -> Result<UpstreamRequest, TranslateError> {
+    ) -> Result<NativeBody, TranslateError> {
         let (body, warnings) = request::build_body(request, target.model, target.on_unsupported)?;
         let body = serde_json::to_vec(&body)
             .map_err(|e| TranslateError::Invalid(format!("cannot encode request: {e}")))?;
-        let mut builder = http::Request::builder()
-            .method(Method::POST)
-            .uri(messages_url(target.base_url))
-            .header(header::CONTENT_TYPE, "application/json")
-            .header("anthropic-version", ANTHROPIC_VERSION);
-        if let Some(key) = target.api_key {
-            // The error must not echo the key, so it names only the problem.
-            let mut value = HeaderValue::from_str(key).map_err(|_| {
-                TranslateError::Invalid("API key is not a valid header value".into())
-            })?;
-            value.set_sensitive(true);
-            builder = builder.header("x-api-key", value);
-        }
-        let request = builder
-            .body(Bytes::from(body))
-            .map_err(|e| TranslateError::Invalid(format!("cannot build request: {e}")))?;
-        Ok(UpstreamRequest { request, warnings })
+        Ok(NativeBody { body, warnings })
     }
 
     fn parse_response(&self, body: &[u8]) -> Result<ChatResponse, UpstreamError> {

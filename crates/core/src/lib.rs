@@ -17,8 +17,8 @@ pub mod stream;
 pub use error::{retry_after, ErrorClass, ErrorPolicy, TranslateError, UpstreamError};
 pub use json::may_hold_surrogate_escape;
 pub use provider::{
-    Capabilities, Provider, ServerSide, StreamEncoder, StreamMeta, StreamParser, Target,
-    UpstreamRequest, WireFormat,
+    Capabilities, Endpoint, NativeBody, Provider, ServerSide, StreamEncoder, StreamMeta,
+    StreamParser, Target, UpstreamRequest, WireFormat,
 };
 pub use request::{
     ChatRequest, Content, ContentPart, ImageDetail, Message, ReasoningEffort, ResponseFormat, Role,

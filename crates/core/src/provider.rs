@@ -44,6 +44,48 @@ pub struct UpstreamRequest {
     pub warnings: Vec<String>,
 }
 
+/// The URL and headers of every request to one target (see [`Provider::endpoint`]).
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub uri: http::Uri,
+    /// Secrets among them are marked sensitive (their `Debug` says so instead of the value).
+    pub headers: HeaderMap,
+}
+
+impl Endpoint {
+    /// `url` parsed, with a JSON content type and `auth` (marked sensitive) as named. The
+    /// error never repeats the key.
+    pub fn json_post(
+        url: &str,
+        auth: Option<(&'static str, &str)>,
+    ) -> Result<Self, TranslateError> {
+        let uri: http::Uri = url
+            .parse()
+            .map_err(|e| TranslateError::Invalid(format!("URL {url:?}: {e}")))?;
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        if let Some((name, value)) = auth {
+            let mut value = http::HeaderValue::from_str(value).map_err(|_| {
+                TranslateError::Invalid("API key is not a valid header value".into())
+            })?;
+            value.set_sensitive(true);
+            headers.insert(http::HeaderName::from_static(name), value);
+        }
+        Ok(Endpoint { uri, headers })
+    }
+}
+
+/// A native request body and what was dropped to make it (never silently: the gateway returns
+/// these to the client).
+#[derive(Debug)]
+pub struct NativeBody {
+    pub body: Vec<u8>,
+    pub warnings: Vec<String>,
+}
+
 /// What a provider can do beyond the common core.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Capabilities {
@@ -69,12 +111,35 @@ pub trait Provider: Send + Sync + 'static {
         Capabilities::default()
     }
 
-    /// Canonical request → native HTTP request for `target`.
+    /// Where requests to `target` go and the headers they carry (auth included); the method
+    /// is always POST. It depends only on the target and on whether the answer is streamed,
+    /// so the gateway makes it once per target, when it loads its config, and not per request.
+    fn endpoint(&self, target: &Target<'_>, stream: bool) -> Result<Endpoint, TranslateError>;
+
+    /// Canonical request → native request body for `target`.
+    fn build_body(
+        &self,
+        request: &ChatRequest,
+        target: &Target<'_>,
+    ) -> Result<NativeBody, TranslateError>;
+
+    /// [`Provider::endpoint`] and [`Provider::build_body`] as one ready-to-send request.
     fn build_request(
         &self,
         request: &ChatRequest,
         target: &Target<'_>,
-    ) -> Result<UpstreamRequest, TranslateError>;
+    ) -> Result<UpstreamRequest, TranslateError> {
+        let endpoint = self.endpoint(target, request.stream)?;
+        let NativeBody { body, warnings } = self.build_body(request, target)?;
+        let mut http = http::Request::new(Bytes::from(body));
+        *http.method_mut() = http::Method::POST;
+        *http.uri_mut() = endpoint.uri;
+        *http.headers_mut() = endpoint.headers;
+        Ok(UpstreamRequest {
+            request: http,
+            warnings,
+        })
+    }
 
     /// A successful (2xx) native response body → canonical response. A body that is 2xx but
     /// says the request failed (e.g. Gemini's blocked prompt) is an error here.

@@ -139,24 +139,34 @@ impl Client {
     /// through the returned [`Response`]; reading it to the end hands the connection back to
     /// the pool, dropping it early closes the connection.
     pub async fn send(self: &Arc<Self>, request: Request<Bytes>) -> Result<Response, ClientError> {
-        let origin = Origin::of(request.uri())?;
-        let (head, body) = encode_request(&request);
-        while let Some(mut conn) = self.checkout(&origin) {
-            if conn.write_request(&head, body).await.is_err() {
+        let head = RequestHead::new(request.method(), request.uri(), request.headers())?;
+        self.send_with(&head, request.body()).await
+    }
+
+    /// [`Client::send`] with a head made beforehand: a gateway target's URL and headers do
+    /// not change between requests, so neither does their encoding.
+    pub async fn send_with(
+        self: &Arc<Self>,
+        head: &RequestHead,
+        body: &[u8],
+    ) -> Result<Response, ClientError> {
+        let (wire_head, body) = head.encode(body);
+        while let Some(mut conn) = self.checkout(&head.origin) {
+            if conn.write_request(&wire_head, body).await.is_err() {
                 // The server closed it as we took it; it has not seen this request.
                 continue;
             }
             let response_head = conn.read_head().await?;
-            return Ok(self.respond(conn, response_head, origin));
+            return Ok(self.respond(conn, response_head, head.origin.clone()));
         }
         // Boxed: connecting (TLS included) is a large future and a rare one; inline, its size
         // would be copied with every request's future.
-        let mut conn = Box::pin(self.connect(&origin)).await?;
-        conn.write_request(&head, body)
+        let mut conn = Box::pin(self.connect(&head.origin)).await?;
+        conn.write_request(&wire_head, body)
             .await
             .map_err(|e| ClientError::Send(e.to_string()))?;
         let response_head = conn.read_head().await?;
-        Ok(self.respond(conn, response_head, origin))
+        Ok(self.respond(conn, response_head, head.origin.clone()))
     }
 
     fn respond(self: &Arc<Self>, conn: Conn, head: Head, origin: Origin) -> Response {
@@ -231,50 +241,82 @@ impl Client {
     }
 }
 
-/// The request line and headers (and the body, when small) as they go on the wire; the body
-/// separately when it is not copied.
-fn encode_request(request: &Request<Bytes>) -> (Vec<u8>, &[u8]) {
-    let body = request.body();
-    let coalesce = body.len() <= COALESCE_BODY;
-    let mut out = Vec::with_capacity(256 + if coalesce { body.len() } else { 0 });
-    out.extend_from_slice(request.method().as_str().as_bytes());
-    out.push(b' ');
-    let target = request.uri().path_and_query().map_or("/", |p| p.as_str());
-    out.extend_from_slice(if target.is_empty() {
-        b"/"
-    } else {
-        target.as_bytes()
-    });
-    out.extend_from_slice(b" HTTP/1.1\r\n");
-    let headers = request.headers();
-    if !headers.contains_key(HOST) {
-        if let Some(authority) = request.uri().authority() {
-            out.extend_from_slice(b"host: ");
-            // Never the userinfo part of an authority.
-            let host_port = authority.as_str().rsplit('@').next().unwrap_or_default();
-            out.extend_from_slice(host_port.as_bytes());
+/// A request's line and headers, encoded once: where it goes and every byte of its head but
+/// the content length. Holds the API key, so its `Debug` shows only the origin.
+pub struct RequestHead {
+    origin: Origin,
+    prefix: Vec<u8>,
+}
+
+impl std::fmt::Debug for RequestHead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestHead")
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RequestHead {
+    /// `uri` must be absolute (`http` or `https`, with a host).
+    pub fn new(
+        method: &http::Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+    ) -> Result<RequestHead, ClientError> {
+        let origin = Origin::of(uri)?;
+        let mut out = Vec::with_capacity(256);
+        out.extend_from_slice(method.as_str().as_bytes());
+        out.push(b' ');
+        let target = uri.path_and_query().map_or("/", |p| p.as_str());
+        out.extend_from_slice(if target.is_empty() {
+            b"/"
+        } else {
+            target.as_bytes()
+        });
+        out.extend_from_slice(b" HTTP/1.1\r\n");
+        if !headers.contains_key(HOST) {
+            if let Some(authority) = uri.authority() {
+                out.extend_from_slice(b"host: ");
+                // Never the userinfo part of an authority.
+                let host_port = authority.as_str().rsplit('@').next().unwrap_or_default();
+                out.extend_from_slice(host_port.as_bytes());
+                out.extend_from_slice(b"\r\n");
+            }
+        }
+        for (name, value) in headers {
+            // The framing is ours to state.
+            if name == CONTENT_LENGTH || name == TRANSFER_ENCODING || name == CONNECTION {
+                continue;
+            }
+            // `HeaderName` and `HeaderValue` cannot hold CR or LF: nothing here can split the
+            // head.
+            out.extend_from_slice(name.as_str().as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value.as_bytes());
             out.extend_from_slice(b"\r\n");
         }
+        Ok(RequestHead {
+            origin,
+            prefix: out,
+        })
     }
-    for (name, value) in headers {
-        // The framing is ours to state.
-        if name == CONTENT_LENGTH || name == TRANSFER_ENCODING || name == CONNECTION {
-            continue;
+
+    /// The head for a body of this size (and the body behind it, when small) as it goes on
+    /// the wire; the body separately when it is not copied.
+    fn encode<'b>(&self, body: &'b [u8]) -> (Vec<u8>, &'b [u8]) {
+        let coalesce = body.len() <= COALESCE_BODY;
+        let mut out =
+            Vec::with_capacity(self.prefix.len() + 40 + if coalesce { body.len() } else { 0 });
+        out.extend_from_slice(&self.prefix);
+        out.extend_from_slice(b"content-length: ");
+        out.extend_from_slice(itoa::Buffer::new().format(body.len()).as_bytes());
+        out.extend_from_slice(b"\r\n\r\n");
+        if coalesce {
+            out.extend_from_slice(body);
+            (out, &[])
+        } else {
+            (out, body)
         }
-        // `HeaderName` and `HeaderValue` cannot hold CR or LF: nothing here can split the head.
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(b"content-length: ");
-    out.extend_from_slice(itoa::Buffer::new().format(body.len()).as_bytes());
-    out.extend_from_slice(b"\r\n\r\n");
-    if coalesce {
-        out.extend_from_slice(body);
-        (out, &[])
-    } else {
-        (out, body)
     }
 }
 
@@ -926,7 +968,8 @@ mod tests {
         request
             .headers_mut()
             .insert(CONNECTION, HeaderValue::from_static("close"));
-        let (head, rest) = encode_request(&request);
+        let head = RequestHead::new(request.method(), request.uri(), request.headers()).unwrap();
+        let (head, rest) = head.encode(request.body());
         assert!(rest.is_empty());
         assert_eq!(
             String::from_utf8(head).unwrap(),

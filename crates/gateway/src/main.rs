@@ -111,6 +111,8 @@ async fn run(command: Command) -> Result<(), String> {
         }
         Command::CheckConfig { config } => {
             let c = load(&config)?;
+            // Builds the routes too: a URL or key no request could be made with is found now.
+            switchyard_gateway::route::build(&c)?;
             println!(
                 "{}: ok ({} model aliases)",
                 config.display(),

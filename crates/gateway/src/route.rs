@@ -9,6 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 use switchyard_core::{Provider, Target, UnsupportedPolicy};
 use switchyard_resilience::{Breaker, LatencyWindow};
 
+use crate::client::RequestHead;
 use crate::config::{Config, Timeouts};
 use crate::providers;
 
@@ -34,6 +35,10 @@ pub struct RouteTarget {
     pub min_tokens_per_sec: Option<f64>,
     /// Recent times to first token, to spot an unusually slow one.
     pub ttft: LatencyWindow,
+    /// The encoded request heads for a whole answer and for a stream (see
+    /// [`Provider::endpoint`]): made when the config is loaded, so a bad URL or key is a
+    /// config error and a request only adds its content length and body.
+    heads: [RequestHead; 2],
 }
 
 impl RouteTarget {
@@ -42,6 +47,11 @@ impl RouteTarget {
     pub fn attempt_deadline(&self, request_deadline: tokio::time::Instant) -> tokio::time::Instant {
         (tokio::time::Instant::now() + Duration::from_millis(self.timeouts.total_ms))
             .min(request_deadline)
+    }
+
+    /// The request head for an answer streamed or not.
+    pub fn head(&self, stream: bool) -> &RequestHead {
+        &self.heads[usize::from(stream)]
     }
 
     pub fn target(&self) -> Target<'_> {
@@ -91,7 +101,7 @@ pub struct Routes {
 }
 
 /// Builds every route. Fails only on things the config parser cannot see (a provider that is
-/// not compiled in).
+/// not compiled in, a URL or key the provider cannot make a request with).
 pub fn build(config: &Config) -> Result<Routes, String> {
     let mut breakers: HashMap<(String, String, String), Arc<Breaker>> = HashMap::new();
     let mut connect_timeouts_ms: Vec<u64> = Vec::new();
@@ -127,16 +137,27 @@ pub fn build(config: &Config) -> Result<Routes, String> {
                 .name
                 .clone()
                 .unwrap_or_else(|| format!("{provider_name}/{}", t.model));
+            let api_key = t
+                .api_key
+                .as_ref()
+                .map(|k| SecretString::from(k.get_ref().clone()));
+            let heads = request_heads(
+                provider.as_ref(),
+                &Target {
+                    base_url: &base_url,
+                    model: &t.model,
+                    api_key: api_key.as_ref().map(|k| k.expose_secret()),
+                    on_unsupported: route.on_unsupported,
+                },
+            )
+            .map_err(|e| format!("models.{alias}, target {name}: {e}"))?;
             targets.push(Arc::new(RouteTarget {
                 name_header: http::HeaderValue::from_str(&name).ok(),
                 name,
                 provider: provider.clone(),
                 base_url,
                 model: t.model.clone(),
-                api_key: t
-                    .api_key
-                    .as_ref()
-                    .map(|k| SecretString::from(k.get_ref().clone())),
+                api_key,
                 timeouts,
                 client_slot,
                 breaker,
@@ -147,6 +168,7 @@ pub fn build(config: &Config) -> Result<Routes, String> {
                 context_window: t.context_window,
                 min_tokens_per_sec: t.min_tokens_per_sec,
                 ttft: LatencyWindow::default(),
+                heads,
             }));
         }
         routes.insert(
@@ -163,4 +185,58 @@ pub fn build(config: &Config) -> Result<Routes, String> {
         routes,
         connect_timeouts_ms,
     })
+}
+
+/// A target's request heads, not streamed and streamed.
+fn request_heads(provider: &dyn Provider, target: &Target<'_>) -> Result<[RequestHead; 2], String> {
+    let head = |stream: bool| {
+        let endpoint = provider
+            .endpoint(target, stream)
+            .map_err(|e| e.to_string())?;
+        RequestHead::new(&http::Method::POST, &endpoint.uri, &endpoint.headers)
+            .map_err(|e| e.to_string())
+    };
+    Ok([head(false)?, head(true)?])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn build_with(provider: &str, key: &str) -> Result<Routes, String> {
+        let text = format!(
+            "[models.chat]\ntargets = [ {{ name = \"t1\", provider = \"{provider}\", base_url = \"http://127.0.0.1:9\", api_key = \"${{KEY}}\", model = \"m\" }} ]\n"
+        );
+        let config = crate::config::parse(&text, "t", &|v| (v == "KEY").then(|| key.to_string()))
+            .expect("the config parses");
+        build(&config)
+    }
+
+    #[test]
+    fn a_key_no_header_can_carry_is_a_config_error_that_does_not_repeat_it() {
+        for provider in crate::providers::compiled() {
+            let err = build_with(provider, "sk-secret\u{1}value")
+                .err()
+                .unwrap_or_else(|| panic!("{provider}: a control byte in the key was accepted"));
+            assert!(err.contains("t1") && err.contains("API key"), "{err}");
+            assert!(
+                !err.contains("sk-secret"),
+                "{provider} echoed the key: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn each_target_has_its_request_heads_made_once() {
+        for provider in crate::providers::compiled() {
+            let routes = build_with(provider, "sk-fine").unwrap();
+            let target = &routes.routes["chat"].targets[0];
+            let shown = format!("{:?} {:?}", target.head(false), target.head(true));
+            assert!(shown.contains("127.0.0.1"), "{shown}");
+            assert!(
+                !shown.contains("sk-fine"),
+                "a head's Debug shows the key: {shown}"
+            );
+        }
+    }
 }

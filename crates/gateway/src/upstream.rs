@@ -52,9 +52,11 @@ pub async fn open(
 ) -> Result<Opened, UpstreamError> {
     let built = target
         .provider
-        .build_request(request, &target.target())
+        .build_body(request, &target.target())
         .map_err(UpstreamError::from)?;
-    let send = upstreams.client(target).send(built.request);
+    let send = upstreams
+        .client(target)
+        .send_with(target.head(request.stream), &built.body);
     let header_deadline = (Instant::now() + header_wait).min(deadline);
     let response = match tokio::time::timeout_at(header_deadline, send).await {
         Err(_) => {

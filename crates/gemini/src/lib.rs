@@ -47,8 +47,8 @@ pub mod wire;
 
 use http::{HeaderMap, StatusCode};
 use switchyard_core::{
-    Capabilities, ChatRequest, ChatResponse, Provider, ServerSide, StreamEncoder, StreamMeta,
-    StreamParser, Target, TranslateError, UpstreamError, UpstreamRequest,
+    Capabilities, ChatRequest, ChatResponse, Endpoint, NativeBody, Provider, ServerSide,
+    StreamEncoder, StreamMeta, StreamParser, Target, TranslateError, UpstreamError,
 };
 
 pub use server_response::GeminiStreamEncoder;
@@ -73,12 +73,16 @@ impl Provider for Gemini {
         }
     }
 
-    fn build_request(
+    fn endpoint(&self, target: &Target<'_>, stream: bool) -> Result<Endpoint, TranslateError> {
+        request::endpoint(target, stream)
+    }
+
+    fn build_body(
         &self,
         request: &ChatRequest,
         target: &Target<'_>,
-    ) -> Result<UpstreamRequest, TranslateError> {
-        request::build(request, target)
+    ) -> Result<NativeBody, TranslateError> {
+        request::build_body_bytes(request, target)
     }
 
     fn parse_response(&self, body: &[u8]) -> Result<ChatResponse, UpstreamError> {

@@ -2,12 +2,11 @@
 
 use std::collections::HashMap;
 
-use bytes::Bytes;
-use http::header::{HeaderValue, CONTENT_TYPE};
 use serde_json::{Map, Value};
 use switchyard_core::{
-    ChatRequest, Content as CanonContent, ContentPart, Message, ReasoningEffort, ResponseFormat,
-    Role, SafetyThreshold, Target, ToolChoice, TranslateError, UnsupportedPolicy, UpstreamRequest,
+    ChatRequest, Content as CanonContent, ContentPart, Endpoint, Message, NativeBody,
+    ReasoningEffort, ResponseFormat, Role, SafetyThreshold, Target, ToolChoice, TranslateError,
+    UnsupportedPolicy,
 };
 
 use crate::wire::{
@@ -73,37 +72,27 @@ impl Gaps<'_> {
     }
 }
 
-pub(crate) fn build(
+pub(crate) fn build_body_bytes(
     request: &ChatRequest,
     target: &Target<'_>,
-) -> Result<UpstreamRequest, TranslateError> {
+) -> Result<NativeBody, TranslateError> {
     let mut warnings = Vec::new();
     let body = build_body(request, target.on_unsupported, &mut warnings)?;
     let body = serde_json::to_vec(&body)
         .map_err(|e| TranslateError::Invalid(format!("cannot serialize request: {e}")))?;
+    Ok(NativeBody { body, warnings })
+}
 
+/// `{base}/v1beta/models/{model}:generateContent`, or the streaming method with SSE framing.
+pub(crate) fn endpoint(target: &Target<'_>, stream: bool) -> Result<Endpoint, TranslateError> {
     let model = model_path(target.model)?;
     let base = target.base_url.trim_end_matches('/');
-    let uri = if request.stream {
+    let url = if stream {
         format!("{base}/v1beta/{model}:streamGenerateContent?alt=sse")
     } else {
         format!("{base}/v1beta/{model}:generateContent")
     };
-    let mut builder = http::Request::builder()
-        .method(http::Method::POST)
-        .uri(uri)
-        .header(CONTENT_TYPE, "application/json");
-    if let Some(key) = target.api_key {
-        let mut value = HeaderValue::from_str(key).map_err(|_| {
-            TranslateError::Invalid("API key contains bytes not allowed in a header".into())
-        })?;
-        value.set_sensitive(true);
-        builder = builder.header("x-goog-api-key", value);
-    }
-    let request = builder
-        .body(Bytes::from(body))
-        .map_err(|e| TranslateError::Invalid(format!("cannot build request URL: {e}")))?;
-    Ok(UpstreamRequest { request, warnings })
+    Endpoint::json_post(&url, target.api_key.map(|key| ("x-goog-api-key", key)))
 }
 
 /// `gemini-2.5-flash` / `models/gemini-2.5-flash` → `models/gemini-2.5-flash`;

@@ -22,8 +22,8 @@ pub mod wire;
 
 use http::{HeaderMap, StatusCode};
 use switchyard_core::{
-    Capabilities, ChatRequest, ChatResponse, Provider, ServerSide, StreamEncoder, StreamMeta,
-    StreamParser, Target, TranslateError, UpstreamError, UpstreamRequest,
+    Capabilities, ChatRequest, ChatResponse, Endpoint, NativeBody, Provider, ServerSide,
+    StreamEncoder, StreamMeta, StreamParser, Target, TranslateError, UpstreamError,
 };
 
 pub use stream::{MistralStreamEncoder, MistralStreamParser};
@@ -48,20 +48,19 @@ impl Provider for Mistral {
         }
     }
 
-    fn build_request(
+    fn endpoint(&self, target: &Target<'_>, _stream: bool) -> Result<Endpoint, TranslateError> {
+        switchyard_openai::request::endpoint(target.base_url, "chat/completions", target.api_key)
+    }
+
+    fn build_body(
         &self,
         request: &ChatRequest,
         target: &Target<'_>,
-    ) -> Result<UpstreamRequest, TranslateError> {
+    ) -> Result<NativeBody, TranslateError> {
         let mut warnings = Vec::new();
         let body = request::to_native(request, target.model, target.on_unsupported, &mut warnings)?;
-        let request = switchyard_openai::request::http_request(
-            target.base_url,
-            "chat/completions",
-            target.api_key,
-            &body,
-        )?;
-        Ok(UpstreamRequest { request, warnings })
+        let body = switchyard_openai::request::map_body(&body)?;
+        Ok(NativeBody { body, warnings })
     }
 
     fn parse_response(&self, body: &[u8]) -> Result<ChatResponse, UpstreamError> {

@@ -6,7 +6,7 @@
 //!   mock: native request → canonical; canonical response, events and errors → native.
 //!
 //! Building blocks for OpenAI-compatible dialects (Mistral, DeepSeek, Qwen):
-//! [`wire`] types, [`request::to_native`] + [`request::http_request`],
+//! [`wire`] types, [`request::to_native`] + [`request::map_body`], [`request::endpoint`],
 //! [`response::from_native`] / [`response::usage_from_native`], [`OpenAiStreamParser`]
 //! (with [`OpenAiStreamParser::feed_chunk`] for dialect-parsed chunks),
 //! [`errors::classify`], [`parse::parse_request`], [`OpenAiStreamEncoder`].
@@ -22,8 +22,8 @@ pub mod wire;
 
 use http::{HeaderMap, StatusCode};
 use switchyard_core::{
-    Capabilities, ChatRequest, ChatResponse, Provider, ServerSide, StreamEncoder, StreamMeta,
-    StreamParser, Target, TranslateError, UpstreamError, UpstreamRequest, WireFormat,
+    Capabilities, ChatRequest, ChatResponse, Endpoint, NativeBody, Provider, ServerSide,
+    StreamEncoder, StreamMeta, StreamParser, Target, TranslateError, UpstreamError, WireFormat,
 };
 
 pub use encoder::OpenAiStreamEncoder;
@@ -49,17 +49,19 @@ impl Provider for OpenAi {
         }
     }
 
-    fn build_request(
+    fn endpoint(&self, target: &Target<'_>, _stream: bool) -> Result<Endpoint, TranslateError> {
+        request::endpoint(target.base_url, "chat/completions", target.api_key)
+    }
+
+    fn build_body(
         &self,
         request: &ChatRequest,
         target: &Target<'_>,
-    ) -> Result<UpstreamRequest, TranslateError> {
+    ) -> Result<NativeBody, TranslateError> {
         let mut warnings = Vec::new();
         request::check_safety(Self::NAME, request, target.on_unsupported, &mut warnings)?;
         let body = request::native_body(request, target.model)?;
-        let request =
-            request::http_request_bytes(target.base_url, "chat/completions", target.api_key, body)?;
-        Ok(UpstreamRequest { request, warnings })
+        Ok(NativeBody { body, warnings })
     }
 
     fn parse_response(&self, body: &[u8]) -> Result<ChatResponse, UpstreamError> {

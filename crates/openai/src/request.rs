@@ -1,16 +1,15 @@
 //! Canonical request → native OpenAI request body and HTTP request.
 //!
 //! Dialects call [`to_native`], edit the map (rename or drop keys they differ on) and then
-//! [`http_request`]. OpenAI itself uses [`native_body`], which writes the same bytes without
+//! [`map_body`]; every OpenAI-compatible API takes [`endpoint`]. OpenAI itself uses [`native_body`], which writes the same bytes without
 //! building the map.
 
 mod body;
 
-use bytes::Bytes;
 use serde_json::{json, Map, Value};
 use switchyard_core::{
-    ChatRequest, Content, ContentPart, ImageDetail, Message, ReasoningEffort, ResponseFormat, Role,
-    Tool, ToolChoice, TranslateError, UnsupportedPolicy,
+    ChatRequest, Content, ContentPart, Endpoint, ImageDetail, Message, ReasoningEffort,
+    ResponseFormat, Role, Tool, ToolChoice, TranslateError, UnsupportedPolicy,
 };
 
 /// The native `CreateChatCompletionRequest` body for `request`, with `model` set to `model`.
@@ -107,38 +106,20 @@ pub fn check_safety(
     }
 }
 
-/// `POST {base_url}/chat/completions` with a bearer key (marked sensitive) and a JSON body.
-pub fn http_request(
+/// `POST {base_url}/{path}` with a bearer key (marked sensitive) and a JSON body.
+pub fn endpoint(
     base_url: &str,
     path: &str,
     api_key: Option<&str>,
-    body: &Map<String, Value>,
-) -> Result<http::Request<Bytes>, TranslateError> {
-    let bytes = serde_json::to_vec(body)
-        .map_err(|e| TranslateError::Invalid(format!("request body: {e}")))?;
-    http_request_bytes(base_url, path, api_key, bytes)
+) -> Result<Endpoint, TranslateError> {
+    let url = format!("{}/{}", base_url.trim_end_matches('/'), path);
+    let bearer = api_key.map(|key| format!("Bearer {key}"));
+    Endpoint::json_post(&url, bearer.as_deref().map(|b| ("authorization", b)))
 }
 
-/// [`http_request`] for a body already serialized (see [`native_body`]).
-pub fn http_request_bytes(
-    base_url: &str,
-    path: &str,
-    api_key: Option<&str>,
-    body: Vec<u8>,
-) -> Result<http::Request<Bytes>, TranslateError> {
-    let url = format!("{}/{}", base_url.trim_end_matches('/'), path);
-    let mut builder =
-        http::Request::post(url).header(http::header::CONTENT_TYPE, "application/json");
-    if let Some(key) = api_key {
-        let mut value = http::HeaderValue::from_str(&format!("Bearer {key}"))
-            // The message must not echo the key.
-            .map_err(|_| TranslateError::Invalid("API key is not a valid header value".into()))?;
-        value.set_sensitive(true);
-        builder = builder.header(http::header::AUTHORIZATION, value);
-    }
-    builder
-        .body(Bytes::from(body))
-        .map_err(|e| TranslateError::Invalid(format!("request: {e}")))
+/// The JSON bytes of a body map built with [`to_native`] and edited by a dialect.
+pub fn map_body(body: &Map<String, Value>) -> Result<Vec<u8>, TranslateError> {
+    serde_json::to_vec(body).map_err(|e| TranslateError::Invalid(format!("request body: {e}")))
 }
 
 fn put<T: serde::Serialize>(m: &mut Map<String, Value>, key: &str, v: Option<T>) {

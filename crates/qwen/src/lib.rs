@@ -13,8 +13,8 @@ pub mod server;
 
 use http::{HeaderMap, StatusCode};
 use switchyard_core::{
-    ChatRequest, ChatResponse, Provider, ServerSide, StreamEncoder, StreamMeta, StreamParser,
-    Target, TranslateError, UpstreamError, UpstreamRequest,
+    ChatRequest, ChatResponse, Endpoint, NativeBody, Provider, ServerSide, StreamEncoder,
+    StreamMeta, StreamParser, Target, TranslateError, UpstreamError,
 };
 use switchyard_openai::{OpenAiServer, OpenAiStreamParser};
 
@@ -31,11 +31,15 @@ impl Provider for Qwen {
         Self::NAME
     }
 
-    fn build_request(
+    fn endpoint(&self, target: &Target<'_>, _stream: bool) -> Result<Endpoint, TranslateError> {
+        switchyard_openai::request::endpoint(target.base_url, "chat/completions", target.api_key)
+    }
+
+    fn build_body(
         &self,
         request: &ChatRequest,
         target: &Target<'_>,
-    ) -> Result<UpstreamRequest, TranslateError> {
+    ) -> Result<NativeBody, TranslateError> {
         let mut warnings = Vec::new();
         // The compatible mode documents no request-side safety settings.
         switchyard_openai::request::check_safety(
@@ -45,13 +49,8 @@ impl Provider for Qwen {
             &mut warnings,
         )?;
         let body = request::to_native(request, target.model, target.on_unsupported, &mut warnings)?;
-        let request = switchyard_openai::request::http_request(
-            target.base_url,
-            "chat/completions",
-            target.api_key,
-            &body,
-        )?;
-        Ok(UpstreamRequest { request, warnings })
+        let body = switchyard_openai::request::map_body(&body)?;
+        Ok(NativeBody { body, warnings })
     }
 
     fn parse_response(&self, body: &[u8]) -> Result<ChatResponse, UpstreamError> {
