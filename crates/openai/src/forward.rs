@@ -19,40 +19,49 @@ use std::fmt;
 
 use serde::de::{self, Deserializer, IgnoredAny, Visitor};
 use serde::Deserialize;
-use serde_json::value::RawValue;
 
 use crate::wire::{null_as_default, CompletionTokensDetails, PromptTokensDetails};
 
 /// True when `body` can be forwarded unchanged (see the module docs).
 pub fn forwardable(body: &[u8]) -> bool {
-    let Ok(c) = serde_json::from_slice::<Completion>(body) else {
+    // UTF-8 checked once for the whole body (a fast pass over ASCII), so that the parser does
+    // not check every key and string again.
+    let Ok(text) = std::str::from_utf8(body) else {
+        return false;
+    };
+    let Ok(Object(c)) = serde_json::from_str::<Object<Completion>>(text) else {
         return false;
     };
     c.object == Some("chat.completion")
         && !c.id.0
         && c.created != 0
-        && c.choices.iter().all(Choice::forwardable)
-        && c.usage.is_none_or(usage_forwardable)
+        && c.choices.iter().all(|c| c.0.forwardable())
+        && c.usage.is_none_or(|u| u.0.forwardable())
 }
 
-/// The usage object parses as `from_native` parses it, and has the three counts the encoder
-/// writes, the total not needing to be filled in. (serde reads a struct from an array too; the
-/// encoder would write an object, so only an object is forwarded.)
-fn usage_forwardable(raw: &RawValue) -> bool {
-    let text = raw.get().trim_start();
-    if text == "null" {
-        return true;
-    }
-    if !text.starts_with('{') {
-        return false;
-    }
-    match serde_json::from_str::<Usage>(text) {
-        Ok(u) => u.total_tokens != 0 || u.prompt_tokens + u.completion_tokens == 0,
-        Err(_) => false,
+/// A struct read from a JSON object only. serde also reads a struct from an array, by field
+/// position, and so does `from_native` (with its own field order); the encoder would write an
+/// object, so only objects are forwarded.
+struct Object<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = Object<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Object<T>, A::Error> {
+                T::deserialize(de::value::MapAccessDeserializer::new(map)).map(Object)
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData))
     }
 }
 
-/// `wire::WireUsage` with the counts required rather than defaulted.
+/// `wire::WireUsage` with the counts required rather than defaulted: the encoder writes all
+/// three.
 #[derive(Deserialize)]
 struct Usage {
     prompt_tokens: u64,
@@ -60,10 +69,17 @@ struct Usage {
     total_tokens: u64,
     #[allow(dead_code)]
     #[serde(default)]
-    prompt_tokens_details: Option<PromptTokensDetails>,
+    prompt_tokens_details: Option<Object<PromptTokensDetails>>,
     #[allow(dead_code)]
     #[serde(default)]
-    completion_tokens_details: Option<CompletionTokensDetails>,
+    completion_tokens_details: Option<Object<CompletionTokensDetails>>,
+}
+
+impl Usage {
+    /// A total of 0 is filled in by the encoder.
+    fn forwardable(&self) -> bool {
+        self.total_tokens != 0 || self.prompt_tokens + self.completion_tokens == 0
+    }
 }
 
 /// `wire::ChatCompletion`, checked instead of owned.
@@ -77,9 +93,9 @@ struct Completion<'a> {
     #[allow(dead_code)]
     model: Str,
     #[serde(borrow)]
-    choices: Vec<Choice<'a>>,
-    #[serde(default, borrow)]
-    usage: Option<&'a RawValue>,
+    choices: Vec<Object<Choice<'a>>>,
+    #[serde(default)]
+    usage: Option<Object<Usage>>,
     #[allow(dead_code)]
     #[serde(default)]
     system_fingerprint: Option<Str>,
@@ -94,7 +110,7 @@ struct Choice<'a> {
     #[serde(default)]
     index: Option<u32>,
     #[serde(borrow)]
-    message: Message<'a>,
+    message: Object<Message<'a>>,
     #[serde(default, borrow)]
     finish_reason: Option<&'a str>,
     #[allow(dead_code)]
@@ -109,7 +125,7 @@ impl Choice<'_> {
             self.finish_reason,
             Some("stop" | "length" | "tool_calls" | "content_filter")
         );
-        self.index.is_some() && known && self.message.forwardable()
+        self.index.is_some() && known && self.message.0.forwardable()
     }
 }
 
@@ -125,7 +141,7 @@ struct Message<'a> {
     #[serde(default)]
     refusal: Option<Str>,
     #[serde(default, borrow, deserialize_with = "null_as_default")]
-    tool_calls: Vec<ToolCall<'a>>,
+    tool_calls: Vec<Object<ToolCall<'a>>>,
     #[allow(dead_code)]
     #[serde(default)]
     reasoning_content: Option<Str>,
@@ -138,9 +154,9 @@ impl Message<'_> {
     fn forwardable(&self) -> bool {
         self.role == Some("assistant")
             && self.function_call.is_none()
-            && self.tool_calls.iter().all(|t| {
+            && self.tool_calls.iter().all(|Object(t)| {
                 // The encoder always writes the type and the arguments.
-                t.kind == Some("function") && t.function.arguments.is_some()
+                t.kind == Some("function") && t.function.0.arguments.is_some()
             })
     }
 }
@@ -152,7 +168,7 @@ struct ToolCall<'a> {
     id: Str,
     #[serde(rename = "type", default, borrow)]
     kind: Option<&'a str>,
-    function: Function,
+    function: Object<Function>,
 }
 
 /// `wire::WireFunctionCall`.

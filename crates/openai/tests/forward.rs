@@ -102,6 +102,8 @@ fn broken_answers_are_never_forwarded_wrongly() {
         Some(Value::from("x")),
         Some(Value::from("")),
         Some(Value::Array(vec![])),
+        Some(serde_json::json!([1, 2, 3])),
+        Some(serde_json::json!(["assistant", "x", "function", "stop"])),
         Some(serde_json::json!({})),
     ];
     let (mut forwarded, mut refused) = (0, 0);

@@ -4,13 +4,14 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use switchyard_core::ServerSide;
+use switchyard_core::{Provider, ServerSide};
 use switchyard_openai::OpenAiServer;
 use switchyard_translate_bench::{
     large_request, providers, response, small_request, stream, target, translate_stream,
 };
 
-/// OpenAI JSON from the client → canonical → each provider's native HTTP request.
+/// OpenAI JSON from the client → canonical → each provider's native body (the per-request
+/// part: the gateway makes a target's URL and headers once, see `Provider::endpoint`).
 fn requests(c: &mut Criterion) {
     let mut g = c.benchmark_group("request");
     for (size, body) in [
@@ -28,7 +29,7 @@ fn requests(c: &mut Criterion) {
                 |b, body| {
                     b.iter(|| {
                         let req = OpenAiServer.parse_request(None, black_box(body)).ok();
-                        req.map(|r| p.build_request(&r, &target("bench-model")).is_ok())
+                        req.map(|r| p.build_body(&r, &target("bench-model")).is_ok())
                     })
                 },
             );
@@ -56,6 +57,14 @@ fn responses(c: &mut Criterion) {
                     })
                 },
             );
+            // What the gateway does instead when the answer is already OpenAI's.
+            if p.answer_format().is_some() && p.answer_format() == OpenAiServer.wire_format() {
+                g.bench_with_input(
+                    BenchmarkId::new(format!("{name}_forward_check"), case),
+                    &body,
+                    |b, body| b.iter(|| p.forwardable(black_box(body))),
+                );
+            }
         }
     }
     g.finish();
