@@ -4,7 +4,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use switchyard_core::{Provider, ServerSide};
+use switchyard_core::ServerSide;
 use switchyard_openai::OpenAiServer;
 use switchyard_translate_bench::{
     large_request, providers, response, small_request, stream, target, translate_stream,
