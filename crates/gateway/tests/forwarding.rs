@@ -3,6 +3,8 @@
 //! over). The upstream here is a raw HTTP server with canned bodies, because the mock
 //! providers only write what the canonical model can express.
 
+mod common;
+
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
@@ -94,13 +96,7 @@ targets = [
 "#,
         fallback.url()
     );
-    let config = switchyard_gateway::config::parse(&text, "t", &|_| None).unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let gw = switchyard_gateway::start(&config, async {
-        let _ = rx.await;
-    })
-    .await
-    .unwrap();
+    let (gw, tx) = common::start_from(&text).await;
     Gateway {
         gw,
         fallback,

@@ -198,13 +198,7 @@ async fn single_target(
         "[server]\nlisten = \"127.0.0.1:0\"\n[models.chat]\n{route_extra}\ntargets = [ {{ provider = \"{provider}\", base_url = \"{}{base_suffix}\", api_key = \"k\", model = \"{provider}-model\" }} ]\n",
         mock.url()
     );
-    let config = switchyard_gateway::config::parse(&text, "t", &|_| None).unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let gw = switchyard_gateway::start(&config, async {
-        let _ = rx.await;
-    })
-    .await
-    .unwrap();
+    let (gw, tx) = start_from(&text).await;
     (mock, gw, tx)
 }
 

@@ -25,6 +25,11 @@ fn fixture_answers() -> Vec<(String, Vec<u8>)> {
     out
 }
 
+fn plain_answer() -> Vec<u8> {
+    let all = fixture_answers();
+    all.into_iter().find(|(n, _)| n == "plain").unwrap().1
+}
+
 /// `encoded` (what the canonical path writes) is contained in `native`: every field it has is
 /// in `native` with the same value, a `null` matching an absent field.
 fn covered(encoded: &Value, native: Option<&Value>, at: &str) -> Result<(), String> {
@@ -131,11 +136,7 @@ fn broken_answers_are_never_forwarded_wrongly() {
 
 #[test]
 fn what_the_encoder_would_fill_in_takes_the_canonical_path() {
-    let plain = fixture_answers()
-        .into_iter()
-        .find(|(n, _)| n == "plain")
-        .unwrap()
-        .1;
+    let plain = plain_answer();
     let base: Value = serde_json::from_slice(&plain).unwrap();
     type Edit = fn(&mut Value);
     let cases: [(&str, Edit); 8] = [
@@ -175,11 +176,7 @@ fn what_the_encoder_would_fill_in_takes_the_canonical_path() {
 
 #[test]
 fn bytes_that_are_not_one_json_answer_are_not_forwarded() {
-    let plain = fixture_answers()
-        .into_iter()
-        .find(|(n, _)| n == "plain")
-        .unwrap()
-        .1;
+    let plain = plain_answer();
     assert!(forwardable(&plain));
     let mut trailing = plain.clone();
     trailing.extend_from_slice(b" {}");

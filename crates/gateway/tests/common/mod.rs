@@ -82,16 +82,7 @@ targets = [
 {targets}]
 "#
     );
-    let config = switchyard_gateway::config::parse(&text, "test", &|v| {
-        (v == "TEST_KEY").then(|| KEY.to_string())
-    })
-    .unwrap_or_else(|e| panic!("test config invalid: {e}\n{text}"));
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let gateway = switchyard_gateway::start(&config, async {
-        let _ = rx.await;
-    })
-    .await
-    .expect("gateway starts");
+    let (gateway, tx) = start_from(&text).await;
     Harness {
         mocks: started,
         gateway,
@@ -101,6 +92,27 @@ targets = [
             .unwrap(),
         stop: Some(tx),
     }
+}
+
+/// A gateway from config text (`${TEST_KEY}` is [`KEY`]), and the sender that stops it when
+/// dropped.
+pub async fn start_from(
+    text: &str,
+) -> (
+    switchyard_gateway::Running,
+    tokio::sync::oneshot::Sender<()>,
+) {
+    let config = switchyard_gateway::config::parse(text, "test", &|v| {
+        (v == "TEST_KEY").then(|| KEY.to_string())
+    })
+    .unwrap_or_else(|e| panic!("test config invalid: {e}\n{text}"));
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let gw = switchyard_gateway::start(&config, async {
+        let _ = rx.await;
+    })
+    .await
+    .expect("gateway starts");
+    (gw, tx)
 }
 
 pub fn status(code: u16) -> Fault {
