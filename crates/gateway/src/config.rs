@@ -43,6 +43,11 @@ pub struct ServerConfig {
     /// Event-loop threads, each with its own listening socket (`SO_REUSEPORT`) and its own
     /// upstream connection pool, so a request never changes thread. 0: one per CPU.
     pub workers: usize,
+    /// Longest wait for a client's request head (from when its connection is idle, so this is
+    /// also the keep-alive timeout) and then for its body, in milliseconds. A slower client is
+    /// disconnected (head) or answered 408 (body), so a slow or stalled client cannot hold a
+    /// connection and its task for ever.
+    pub client_read_timeout_ms: u64,
 }
 
 impl Default for ServerConfig {
@@ -52,6 +57,7 @@ impl Default for ServerConfig {
             max_body_bytes: 8 << 20,
             request_timeout_ms: 300_000,
             workers: 0,
+            client_read_timeout_ms: 30_000,
         }
     }
 }
@@ -295,6 +301,12 @@ pub fn parse(
         return Err(ConfigError {
             origin: origin.into(),
             message: "server.max_body_bytes must be positive".into(),
+        });
+    }
+    if config.server.client_read_timeout_ms == 0 {
+        return Err(ConfigError {
+            origin: origin.into(),
+            message: "server.client_read_timeout_ms must be positive".into(),
         });
     }
     Ok(config)

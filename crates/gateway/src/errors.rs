@@ -66,6 +66,10 @@ pub enum GatewayError {
     PayloadTooLarge {
         limit: usize,
     },
+    /// The client did not send its whole body within `server.client_read_timeout_ms` (408).
+    ClientTimeout {
+        waited: Duration,
+    },
     UnknownModel(String),
     /// A target answered with a hard error (400, 401, content filter, ...): passed on.
     Upstream {
@@ -110,6 +114,16 @@ impl GatewayError {
                 "request_too_large".into(),
                 None,
                 format!("request body is larger than the gateway's limit of {limit} bytes"),
+            ),
+            GatewayError::ClientTimeout { waited } => (
+                408,
+                "invalid_request_error",
+                "request_timeout".into(),
+                None,
+                format!(
+                    "the request body did not arrive within {} ms",
+                    waited.as_millis()
+                ),
             ),
             GatewayError::UnknownModel(m) => (
                 404,

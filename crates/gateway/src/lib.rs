@@ -78,6 +78,8 @@ pub async fn start(
     let count = listeners.len();
     for (i, listener) in listeners.into_iter().enumerate() {
         let worker = gateway.worker()?;
+        let client_read_timeout =
+            std::time::Duration::from_millis(config.server.client_read_timeout_ms);
         let stop = stop_rx.clone();
         let ended = ended_tx.clone();
         let serve = move || -> std::io::Result<()> {
@@ -86,7 +88,7 @@ pub async fn start(
                 .build()?;
             runtime.block_on(async move {
                 tokio::spawn(timer_anchor());
-                listen::serve(listener, worker, stop).await
+                listen::serve(listener, worker, client_read_timeout, stop).await
             })
         };
         std::thread::Builder::new()

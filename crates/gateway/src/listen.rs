@@ -16,10 +16,16 @@ use crate::server::{self, Worker};
 pub async fn serve(
     listener: TcpListener,
     worker: Arc<Worker>,
+    client_read_timeout: Duration,
     mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::from_std(listener)?;
-    let http = hyper::server::conn::http1::Builder::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    // Without a timer hyper never times out a request head: a client sending its head a
+    // byte at a time (or nothing, on an idle keep-alive connection) would hold the
+    // connection for ever.
+    http.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(client_read_timeout);
     // Every connection task holds a clone; `recv` returns `None` once the last one ends.
     let (open_tx, mut open_rx) = mpsc::channel::<()>(1);
     loop {

@@ -32,6 +32,7 @@ pub struct Gateway {
     connect_timeouts_ms: Vec<u64>,
     aliases: Vec<String>,
     max_body: usize,
+    client_read_timeout: Duration,
     request_timeout: Duration,
     max_retry_after: Duration,
     budget: RetryBudget,
@@ -52,6 +53,7 @@ impl Gateway {
             connect_timeouts_ms,
             aliases,
             max_body: config.server.max_body_bytes,
+            client_read_timeout: Duration::from_millis(config.server.client_read_timeout_ms),
             request_timeout: Duration::from_millis(config.server.request_timeout_ms),
             max_retry_after: Duration::from_millis(config.retry.max_retry_after_ms),
             budget: RetryBudget::new(config.retry.budget_ratio, config.retry.budget_floor_per_sec),
@@ -119,9 +121,13 @@ pub async fn serve(worker: Arc<Worker>, req: Request<Incoming>) -> Result<Respon
     })
 }
 
-async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, GatewayError> {
+async fn read_body(body: Incoming, limit: usize, wait: Duration) -> Result<Bytes, GatewayError> {
     let limited = http_body_util::Limited::new(body, limit);
-    match limited.collect().await {
+    // The usual body is already read with the head: the timer is then never registered.
+    let collected = tokio::time::timeout(wait, limited.collect())
+        .await
+        .map_err(|_| GatewayError::ClientTimeout { waited: wait })?;
+    match collected {
         Ok(c) => Ok(c.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => {
             Err(GatewayError::PayloadTooLarge { limit })
@@ -135,7 +141,7 @@ async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, GatewayError> 
 
 async fn handle_chat(worker: &Worker, req: Request<Incoming>) -> Result<Response, GatewayError> {
     let gw = &worker.gw;
-    let body = read_body(req.into_body(), gw.max_body).await?;
+    let body = read_body(req.into_body(), gw.max_body, gw.client_read_timeout).await?;
     let request = OpenAiServer
         .parse_request(None, &body)
         .map_err(GatewayError::BadRequest)?;
