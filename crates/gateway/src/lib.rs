@@ -76,10 +76,10 @@ pub async fn start(
     // caller's runtime from shutting down (the server then stops with it).
     let (ended_tx, mut ended_rx) = tokio::sync::mpsc::unbounded_channel();
     let count = listeners.len();
+    let client_read_timeout =
+        std::time::Duration::from_millis(config.server.client_read_timeout_ms);
     for (i, listener) in listeners.into_iter().enumerate() {
         let worker = gateway.worker()?;
-        let client_read_timeout =
-            std::time::Duration::from_millis(config.server.client_read_timeout_ms);
         let stop = stop_rx.clone();
         let ended = ended_tx.clone();
         let serve = move || -> std::io::Result<()> {

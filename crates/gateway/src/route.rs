@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
-use switchyard_core::{Provider, Target, UnsupportedPolicy};
+use switchyard_core::{Provider, ServerSide, Target, UnsupportedPolicy};
+use switchyard_openai::OpenAiServer;
 use switchyard_resilience::{Breaker, LatencyWindow};
 
 use crate::client::RequestHead;
@@ -39,6 +40,9 @@ pub struct RouteTarget {
     /// [`Provider::endpoint`]): made when the config is loaded, so a bad URL or key is a
     /// config error and a request only adds its content length and body.
     heads: [RequestHead; 2],
+    /// Whether this target's non-streamed answers are already in the client's format (the
+    /// OpenAI front door's), so that a checked one can be forwarded unchanged.
+    pub answers_in_client_format: bool,
 }
 
 impl RouteTarget {
@@ -169,6 +173,9 @@ pub fn build(config: &Config) -> Result<Routes, String> {
                 min_tokens_per_sec: t.min_tokens_per_sec,
                 ttft: LatencyWindow::default(),
                 heads,
+                answers_in_client_format: provider
+                    .answer_format()
+                    .is_some_and(|f| OpenAiServer.wire_format() == Some(f)),
             }));
         }
         routes.insert(

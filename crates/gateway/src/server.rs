@@ -213,9 +213,10 @@ async fn complete(
         .await
         .map_err(|e| crate::upstream::scrub(&target, e))?;
     // Warnings go into the body, so an answer that has some is re-encoded.
-    let same_format = target.provider.answer_format().is_some()
-        && target.provider.answer_format() == OpenAiServer.wire_format();
-    if same_format && opened.warnings.is_empty() && target.provider.forwardable(&body) {
+    if target.answers_in_client_format
+        && opened.warnings.is_empty()
+        && target.provider.forwardable(&body)
+    {
         return Ok(Answer::Forwarded(body));
     }
     let mut response = target
