@@ -1,8 +1,8 @@
 //! Canonical request → native OpenAI request body and HTTP request.
 //!
 //! Dialects call [`to_native`], edit the map (rename or drop keys they differ on) and then
-//! [`map_body`]; every OpenAI-compatible API takes [`endpoint`]. OpenAI itself uses [`native_body`], which writes the same bytes without
-//! building the map.
+//! [`map_body`]; every OpenAI-compatible API takes [`endpoint`]. OpenAI itself uses
+//! [`native_body`], which writes the same bytes without building the map.
 
 mod body;
 
