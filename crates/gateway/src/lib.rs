@@ -17,6 +17,7 @@
 pub mod body;
 pub mod client;
 pub mod config;
+pub mod connection;
 pub mod continuation;
 #[cfg(feature = "sim")]
 pub mod demo;
@@ -76,8 +77,6 @@ pub async fn start(
     // caller's runtime from shutting down (the server then stops with it).
     let (ended_tx, mut ended_rx) = tokio::sync::mpsc::unbounded_channel();
     let count = listeners.len();
-    let client_read_timeout =
-        std::time::Duration::from_millis(config.server.client_read_timeout_ms);
     for (i, listener) in listeners.into_iter().enumerate() {
         let worker = gateway.worker()?;
         let stop = stop_rx.clone();
@@ -88,7 +87,7 @@ pub async fn start(
                 .build()?;
             runtime.block_on(async move {
                 tokio::spawn(timer_anchor());
-                listen::serve(listener, worker, client_read_timeout, stop).await
+                listen::serve(listener, worker, stop).await
             })
         };
         std::thread::Builder::new()

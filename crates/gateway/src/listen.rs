@@ -4,28 +4,26 @@ use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper_util::rt::TokioIo;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::sync::{mpsc, watch};
 
+use crate::connection;
 use crate::server::{self, Worker};
 
 /// Accepts connections on `listener` and serves HTTP/1.1 on each, on the current thread's
-/// runtime, until `stop` turns true; then stops accepting, asks every open connection to close
-/// after its current response, and returns once they all have.
+/// runtime, until `stop` turns true; then stops accepting, lets every open connection finish
+/// the request it is on (idle ones close at once), and returns once they all have.
 pub async fn serve(
     listener: TcpListener,
     worker: Arc<Worker>,
-    client_read_timeout: Duration,
     mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::from_std(listener)?;
-    let mut http = hyper::server::conn::http1::Builder::new();
-    // Without a timer hyper never times out a request head: a client sending its head a
-    // byte at a time (or nothing, on an idle keep-alive connection) would hold the
-    // connection for ever.
-    http.timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(client_read_timeout);
+    let limits = worker.limits();
+    // The connections watch this thread's own signal, not the shared one: an idle connection
+    // re-arms its watch once per request, and on the shared channel that lock would bounce
+    // between the worker threads' CPUs.
+    let (local_stop_tx, local_stop) = watch::channel(false);
     // Every connection task holds a clone; `recv` returns `None` once the last one ends.
     let (open_tx, mut open_rx) = mpsc::channel::<()>(1);
     loop {
@@ -46,28 +44,17 @@ pub async fn serve(
         // client's delayed ACK (~40 ms of added time to first byte).
         let _ = tcp.set_nodelay(true);
         let worker = Arc::clone(&worker);
-        let service =
-            hyper::service::service_fn(move |req| server::serve(Arc::clone(&worker), req));
-        let conn = http.serve_connection(TokioIo::new(tcp), service);
-        let mut stop = stop.clone();
+        let mut stop = local_stop.clone();
         let open = open_tx.clone();
         tokio::spawn(async move {
             let _open = open;
-            tokio::pin!(conn);
-            let result = tokio::select! {
-                result = conn.as_mut() => result,
-                () = stopped(&mut stop) => {
-                    conn.as_mut().graceful_shutdown();
-                    conn.await
-                }
-            };
-            if let Err(e) = result {
-                // Clients that hang up mid-request or send garbage; hyper has already
-                // answered what could be answered.
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
+            connection::serve(tcp, limits, stopped(&mut stop), |req| {
+                server::serve(Arc::clone(&worker), req)
+            })
+            .await;
         });
     }
+    let _ = local_stop_tx.send(true);
     drop(open_tx);
     let _ = open_rx.recv().await;
     Ok(())

@@ -2,16 +2,13 @@
 //! route, hand over to [`failover`], encode what comes back.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::HeaderName;
-use http::{HeaderValue, Method, Request, StatusCode};
-use http_body_util::BodyExt;
-use hyper::body::Incoming;
+use http::{HeaderValue, Method, StatusCode};
 use switchyard_core::{ChatRequest, ServerSide, UpstreamError};
 use switchyard_openai::{OpenAiServer, OpenAiStreamEncoder};
 use switchyard_resilience::RetryBudget;
@@ -20,6 +17,7 @@ use tokio::time::Instant;
 
 use crate::body::{self, Response, ResponseBody};
 use crate::config::Config;
+use crate::connection::{Incoming, Limits};
 use crate::errors::GatewayError;
 use crate::failover::{self, Policy};
 use crate::route::{self, Route, RouteTarget};
@@ -71,6 +69,14 @@ impl Gateway {
         }))
     }
 
+    /// What the connections of this gateway accept from a client.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_body: self.max_body,
+            read_timeout: self.client_read_timeout,
+        }
+    }
+
     fn next_id(&self) -> String {
         format!(
             "chatcmpl-sy{:x}{:06x}",
@@ -84,6 +90,12 @@ impl Gateway {
 pub struct Worker {
     gw: Arc<Gateway>,
     upstreams: Arc<Upstreams>,
+}
+
+impl Worker {
+    pub fn limits(&self) -> Limits {
+        self.gw.limits()
+    }
 }
 
 pub(crate) const TARGET_HEADER: HeaderName = HeaderName::from_static("x-switchyard-target");
@@ -102,15 +114,15 @@ enum Endpoint {
 ///
 /// Four paths do not need a router: matching them by hand keeps the per-request work to a
 /// string comparison or two.
-pub async fn serve(worker: Arc<Worker>, req: Request<Incoming>) -> Result<Response, Infallible> {
-    let endpoint = match req.uri().path() {
+pub async fn serve(worker: Arc<Worker>, req: Incoming) -> Response {
+    let endpoint = match req.path() {
         "/v1/chat/completions" | "/chat/completions" => Endpoint::Chat,
         "/v1/models" => Endpoint::Models,
         "/health" => Endpoint::Health,
-        _ => return Ok(not_found(&req)),
+        _ => return not_found(&req),
     };
-    Ok(match (endpoint, req.method()) {
-        (Endpoint::Chat, &Method::POST) => match handle_chat(&worker, req).await {
+    match (endpoint, &req.method) {
+        (Endpoint::Chat, &Method::POST) => match handle_chat(&worker, req.body).await {
             Ok(r) => r,
             Err(e) => e.into_response(),
         },
@@ -118,30 +130,11 @@ pub async fn serve(worker: Arc<Worker>, req: Request<Incoming>) -> Result<Respon
         (Endpoint::Health, &Method::GET | &Method::HEAD) => health(&worker.gw),
         (Endpoint::Chat, _) => method_not_allowed(&req, "POST"),
         (Endpoint::Models | Endpoint::Health, _) => method_not_allowed(&req, "GET, HEAD"),
-    })
-}
-
-async fn read_body(body: Incoming, limit: usize, wait: Duration) -> Result<Bytes, GatewayError> {
-    let limited = http_body_util::Limited::new(body, limit);
-    // The usual body is already read with the head: the timer is then never registered.
-    let collected = tokio::time::timeout(wait, limited.collect())
-        .await
-        .map_err(|_| GatewayError::ClientTimeout { waited: wait })?;
-    match collected {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            Err(GatewayError::PayloadTooLarge { limit })
-        }
-        Err(e) => Err(GatewayError::BadRequest(UpstreamError::new(
-            switchyard_core::ErrorClass::InvalidRequest,
-            format!("could not read the request body: {e}"),
-        ))),
     }
 }
 
-async fn handle_chat(worker: &Worker, req: Request<Incoming>) -> Result<Response, GatewayError> {
+async fn handle_chat(worker: &Worker, body: Bytes) -> Result<Response, GatewayError> {
     let gw = &worker.gw;
-    let body = read_body(req.into_body(), gw.max_body, gw.client_read_timeout).await?;
     let request = OpenAiServer
         .parse_request(None, &body)
         .map_err(GatewayError::BadRequest)?;
@@ -349,21 +342,21 @@ fn plain_error(status: StatusCode, message: &str, code: &str) -> Response {
     )
 }
 
-fn not_found<B>(req: &Request<B>) -> Response {
+fn not_found(req: &Incoming) -> Response {
     plain_error(
         StatusCode::NOT_FOUND,
-        &format!("no route for {} {}; this gateway serves POST /v1/chat/completions, GET /v1/models and GET /health", req.method(), req.uri().path()),
+        &format!("no route for {} {}; this gateway serves POST /v1/chat/completions, GET /v1/models and GET /health", req.method, req.path()),
         "unknown_url",
     )
 }
 
-fn method_not_allowed<B>(req: &Request<B>, allowed: &'static str) -> Response {
+fn method_not_allowed(req: &Incoming, allowed: &'static str) -> Response {
     let mut resp = plain_error(
         StatusCode::METHOD_NOT_ALLOWED,
         &format!(
             "method {} is not allowed on {}; use {allowed}",
-            req.method(),
-            req.uri().path()
+            req.method,
+            req.path()
         ),
         "method_not_allowed",
     );
