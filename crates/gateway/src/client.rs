@@ -19,7 +19,6 @@
 //! - A request whose write fails on a reused connection is sent again on a fresh one: the
 //!   server cannot have read it.
 
-use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
@@ -97,7 +96,23 @@ impl Origin {
         let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
         Ok(Origin { https, host, port })
     }
+
+    /// This origin's number: the same for equal origins, for the life of the process. Pools
+    /// are indexed by it, so that checking a connection out or in hashes and clones nothing.
+    fn id(&self) -> OriginId {
+        static KNOWN: Mutex<Vec<Origin>> = Mutex::new(Vec::new());
+        let mut known = KNOWN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let index = known.iter().position(|o| o == self).unwrap_or_else(|| {
+            known.push(self.clone());
+            known.len() - 1
+        });
+        OriginId(index)
+    }
 }
+
+/// See [`Origin::id`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct OriginId(usize);
 
 struct Idle {
     conn: Conn,
@@ -111,8 +126,8 @@ pub struct Client {
     max_idle_per_origin: usize,
     tls: tokio_rustls::TlsConnector,
     // Only the owning worker thread touches it, so the lock is never contended; it is here
-    // because handler futures must be `Send`.
-    idle: Mutex<HashMap<Origin, Vec<Idle>>>,
+    // because handler futures must be `Send`. Indexed by `OriginId`.
+    idle: Mutex<Vec<Vec<Idle>>>,
 }
 
 impl Client {
@@ -131,7 +146,7 @@ impl Client {
             idle_timeout: Duration::from_secs(90),
             max_idle_per_origin: 512,
             tls: tls_connector(extra_roots)?,
-            idle: Mutex::new(HashMap::new()),
+            idle: Mutex::new(Vec::new()),
         })
     }
 
@@ -151,13 +166,13 @@ impl Client {
         body: &[u8],
     ) -> Result<Response, ClientError> {
         let (wire_head, body) = head.encode(body);
-        while let Some(mut conn) = self.checkout(&head.origin) {
+        while let Some(mut conn) = self.checkout(head.origin_id) {
             if conn.write_request(&wire_head, body).await.is_err() {
                 // The server closed it as we took it; it has not seen this request.
                 continue;
             }
             let response_head = conn.read_head().await?;
-            return Ok(self.respond(conn, response_head, head.origin.clone()));
+            return Ok(self.respond(conn, response_head, head.origin_id));
         }
         // Boxed: connecting (TLS included) is a large future and a rare one; inline, its size
         // would be copied with every request's future.
@@ -166,17 +181,17 @@ impl Client {
             .await
             .map_err(|e| ClientError::Send(e.to_string()))?;
         let response_head = conn.read_head().await?;
-        Ok(self.respond(conn, response_head, head.origin.clone()))
+        Ok(self.respond(conn, response_head, head.origin_id))
     }
 
-    fn respond(self: &Arc<Self>, conn: Conn, head: Head, origin: Origin) -> Response {
+    fn respond(self: &Arc<Self>, conn: Conn, head: Head, origin: OriginId) -> Response {
         let content_length = match head.framing {
             Framing::Length(n) => Some(n),
             _ => None,
         };
         let mut response = Response {
             status: head.status,
-            headers: head.headers,
+            head: head.raw,
             content_length,
             framing: head.framing,
             conn: Some(conn),
@@ -191,9 +206,9 @@ impl Client {
 
     /// An idle connection that still looks open, newest first (the likeliest to be alive);
     /// stale ones are dropped on the way.
-    fn checkout(&self, origin: &Origin) -> Option<Conn> {
+    fn checkout(&self, origin: OriginId) -> Option<Conn> {
         let mut idle = self.idle.lock().ok()?;
-        let list = idle.get_mut(origin)?;
+        let list = idle.get_mut(origin.0)?;
         let now = Instant::now();
         while let Some(mut entry) = list.pop() {
             if now.duration_since(entry.since) < self.idle_timeout && entry.conn.looks_open() {
@@ -203,9 +218,12 @@ impl Client {
         None
     }
 
-    fn checkin(&self, origin: Origin, conn: Conn) {
+    fn checkin(&self, origin: OriginId, conn: Conn) {
         if let Ok(mut idle) = self.idle.lock() {
-            let list = idle.entry(origin).or_default();
+            if idle.len() <= origin.0 {
+                idle.resize_with(origin.0 + 1, Vec::new);
+            }
+            let list = &mut idle[origin.0];
             if list.len() < self.max_idle_per_origin {
                 list.push(Idle {
                     conn,
@@ -245,6 +263,7 @@ impl Client {
 /// the content length. Holds the API key, so its `Debug` shows only the origin.
 pub struct RequestHead {
     origin: Origin,
+    origin_id: OriginId,
     prefix: Vec<u8>,
 }
 
@@ -296,6 +315,7 @@ impl RequestHead {
             out.extend_from_slice(b"\r\n");
         }
         Ok(RequestHead {
+            origin_id: origin.id(),
             origin,
             prefix: out,
         })
@@ -386,7 +406,9 @@ struct Conn {
 /// A parsed response head.
 struct Head {
     status: StatusCode,
-    headers: HeaderMap,
+    /// The head's bytes: header fields are parsed from them only when asked for
+    /// ([`Response::headers`]), which on the hot path nobody does.
+    raw: Bytes,
     framing: Framing,
     reusable: bool,
 }
@@ -471,37 +493,21 @@ impl Conn {
             let status = StatusCode::from_u16(code)
                 .map_err(|_| ClientError::Send(format!("invalid response status {code}")))?;
             let http11 = parsed.version == Some(1);
-            // Where each field sits in the head, to cut the values out of it without copying.
-            let base = self.buf.as_ptr() as usize;
-            let mut spans: Vec<(HeaderName, usize, usize)> =
-                Vec::with_capacity(parsed.headers.len());
-            for field in parsed.headers.iter() {
-                let name = HeaderName::from_bytes(field.name.as_bytes()).map_err(|_| {
-                    ClientError::Send(format!("invalid response header name {:?}", field.name))
-                })?;
-                let start = field.value.as_ptr() as usize - base;
-                spans.push((name, start, start + field.value.len()));
-            }
-            let head = self.buf.split_to(len).freeze();
+            let framing = framing(status, parsed.headers)?;
+            let closes = parsed
+                .headers
+                .iter()
+                .filter(|f| f.name.eq_ignore_ascii_case("connection"))
+                .any(|f| has_token(f.value, "close"));
+            let reusable = http11 && !closes && !matches!(framing, Framing::UntilClose);
+            let raw = self.buf.split_to(len).freeze();
             if status.is_informational() {
                 // 100 Continue and friends; the real answer follows.
                 continue;
             }
-            let mut headers = HeaderMap::with_capacity(spans.len());
-            for (name, start, end) in spans {
-                let value = HeaderValue::from_maybe_shared(head.slice(start..end))
-                    .map_err(|_| ClientError::Send(format!("invalid value for header {name}")))?;
-                headers.append(name, value);
-            }
-            let framing = framing(status, &headers)?;
-            let closes = headers
-                .get_all(CONNECTION)
-                .iter()
-                .any(|v| has_token(v, "close"));
-            let reusable = http11 && !closes && !matches!(framing, Framing::UntilClose);
             return Ok(Some(Head {
                 status,
-                headers,
+                raw,
                 framing,
                 reusable,
             }));
@@ -534,14 +540,19 @@ enum ChunkState {
     Trailers,
 }
 
-fn framing(status: StatusCode, headers: &HeaderMap) -> Result<Framing, ClientError> {
+fn framing(status: StatusCode, fields: &[httparse::Header<'_>]) -> Result<Framing, ClientError> {
     if status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
         return Ok(Framing::Done);
     }
-    if let Some(last) = headers.get_all(TRANSFER_ENCODING).iter().next_back() {
+    let named = |name: &'static str| {
+        fields
+            .iter()
+            .filter(move |f| f.name.eq_ignore_ascii_case(name))
+            .map(|f| f.value)
+    };
+    if let Some(last) = named("transfer-encoding").next_back() {
         // Chunked must be the final coding; anything else runs until the server closes.
         let chunked = last
-            .as_bytes()
             .rsplit(|&b| b == b',')
             .next()
             .is_some_and(|c| c.trim_ascii().eq_ignore_ascii_case(b"chunked"));
@@ -552,8 +563,8 @@ fn framing(status: StatusCode, headers: &HeaderMap) -> Result<Framing, ClientErr
         });
     }
     let mut length: Option<u64> = None;
-    for value in headers.get_all(CONTENT_LENGTH) {
-        let n = std::str::from_utf8(value.as_bytes())
+    for value in named("content-length") {
+        let n = std::str::from_utf8(value)
             .ok()
             .and_then(|s| s.trim().parse::<u64>().ok())
             .ok_or_else(|| ClientError::Send("invalid content-length".into()))?;
@@ -567,9 +578,8 @@ fn framing(status: StatusCode, headers: &HeaderMap) -> Result<Framing, ClientErr
     Ok(length.map_or(Framing::UntilClose, Framing::Length))
 }
 
-fn has_token(value: &HeaderValue, token: &str) -> bool {
+fn has_token(value: &[u8], token: &str) -> bool {
     value
-        .as_bytes()
         .split(|&b| b == b',')
         .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
 }
@@ -584,12 +594,12 @@ enum Decoded {
 /// A response whose head has arrived; the body is read with [`Response::chunk`].
 pub struct Response {
     status: StatusCode,
-    headers: HeaderMap,
+    head: Bytes,
     content_length: Option<u64>,
     framing: Framing,
     conn: Option<Conn>,
     /// Where the connection goes back to once the body has ended; `None` if it must close.
-    pool: Option<(Arc<Client>, Origin)>,
+    pool: Option<(Arc<Client>, OriginId)>,
 }
 
 impl Response {
@@ -597,8 +607,27 @@ impl Response {
         self.status
     }
 
-    pub fn headers(&self) -> &HeaderMap {
-        &self.headers
+    /// The response's header fields (parsed from the head again on each call: only error
+    /// answers need them). Fields whose name or value `http` does not accept are left out.
+    pub fn headers(&self) -> HeaderMap {
+        let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut parsed = httparse::Response::new(&mut fields);
+        let mut headers = HeaderMap::new();
+        if parsed.parse(&self.head).is_err() {
+            return headers;
+        }
+        let base = self.head.as_ptr() as usize;
+        for field in parsed.headers.iter() {
+            let start = field.value.as_ptr() as usize - base;
+            let value = self.head.slice(start..start + field.value.len());
+            if let (Ok(name), Ok(value)) = (
+                HeaderName::from_bytes(field.name.as_bytes()),
+                HeaderValue::from_maybe_shared(value),
+            ) {
+                headers.append(name, value);
+            }
+        }
+        headers
     }
 
     pub fn content_length(&self) -> Option<u64> {
@@ -873,10 +902,11 @@ mod tests {
             https: false,
             host: "test".into(),
             port: 1,
-        };
+        }
+        .id();
         let result = async {
             let head = conn.read_head().await?;
-            let mut response = client.respond(conn, head, origin.clone());
+            let mut response = client.respond(conn, head, origin);
             let mut body = Vec::new();
             while let Some(piece) = response.chunk().await? {
                 body.extend_from_slice(&piece);
@@ -889,7 +919,7 @@ mod tests {
             .idle
             .lock()
             .unwrap()
-            .get(&origin)
+            .get(origin.0)
             .is_some_and(|l| !l.is_empty());
         (result, pooled)
     }

@@ -65,9 +65,9 @@ pub struct Incoming {
 
 impl Incoming {
     /// The request target's path, without the query (and without scheme and authority when
-    /// the client sent the absolute form).
+    /// the client sent the absolute form). A path that is not UTF-8 reads as empty, which
+    /// routes nowhere.
     pub fn path(&self) -> &str {
-        // Checked to be UTF-8 when the head was parsed.
         std::str::from_utf8(&self.head[self.path.0..self.path.1]).unwrap_or_default()
     }
 }
@@ -327,9 +327,6 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
             }
             (None, length) => BodyFraming::Length(length.unwrap_or(0)),
         };
-        if std::str::from_utf8(&self.buf[path.0..path.1]).is_err() {
-            return Err(Refusal::bad("the request target is not UTF-8"));
-        }
         let head = self.buf.split_to(len).freeze();
         Ok(Some(Head {
             method,
@@ -368,7 +365,8 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
                 ),
             )
         };
-        let deadline = Instant::now() + limits.read_timeout;
+        // Set when the first read has to wait: the usual body came with its head.
+        let mut deadline = None;
         match head.framing {
             BodyFraming::Length(0) => Ok(Bytes::new()),
             BodyFraming::Length(n) => {
@@ -383,6 +381,8 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
                 }
                 while self.buf.len() < n {
                     self.buf.reserve(n - self.buf.len());
+                    let deadline =
+                        *deadline.get_or_insert_with(|| Instant::now() + limits.read_timeout);
                     self.fill_before(deadline, &timed_out).await?;
                 }
                 Ok(self.buf.split_to(n).freeze())
@@ -399,7 +399,11 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
                     match decode_chunks(&mut self.buf, &mut state, &mut body)? {
                         true => return Ok(body.freeze()),
                         false if body.len() > limits.max_body => return Err(too_large()),
-                        false => self.fill_before(deadline, &timed_out).await?,
+                        false => {
+                            let deadline = *deadline
+                                .get_or_insert_with(|| Instant::now() + limits.read_timeout);
+                            self.fill_before(deadline, &timed_out).await?;
+                        }
                     }
                 }
             }

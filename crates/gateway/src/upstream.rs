@@ -78,7 +78,7 @@ pub async fn open(
             warnings: built.warnings,
         });
     }
-    let headers = response.headers().clone();
+    let headers = response.headers();
     // Error bodies are small; a bounded read keeps a misbehaving upstream from holding us.
     let body = read_bounded(response, 64 << 10, deadline)
         .await
