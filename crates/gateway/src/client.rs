@@ -101,7 +101,9 @@ impl Origin {
     /// are indexed by it, so that checking a connection out or in hashes and clones nothing.
     fn id(&self) -> OriginId {
         static KNOWN: Mutex<Vec<Origin>> = Mutex::new(Vec::new());
-        let mut known = KNOWN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut known = KNOWN
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let index = known.iter().position(|o| o == self).unwrap_or_else(|| {
             known.push(self.clone());
             known.len() - 1

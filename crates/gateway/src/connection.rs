@@ -130,7 +130,10 @@ where
     tokio::pin!(stop);
     let mut stopping = false;
     loop {
-        let head = match conn.read_head(limits.read_timeout, &mut stop, &mut stopping).await {
+        let head = match conn
+            .read_head(limits.read_timeout, &mut stop, &mut stopping)
+            .await
+        {
             Ok(Some(head)) => head,
             Ok(None) => return,
             Err(refusal) => return conn.refuse(refusal).await,
@@ -417,9 +420,13 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
         timed_out: &impl Fn() -> Refusal,
     ) -> Result<(), Refusal> {
         match tokio::time::timeout_at(deadline, self.fill()).await {
-            Ok(Ok(0)) => Err(Refusal::bad("the connection closed before the end of the body")),
+            Ok(Ok(0)) => Err(Refusal::bad(
+                "the connection closed before the end of the body",
+            )),
             Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(Refusal::bad(format!("could not read the request body: {e}"))),
+            Ok(Err(e)) => Err(Refusal::bad(format!(
+                "could not read the request body: {e}"
+            ))),
             Err(_) => Err(timed_out()),
         }
     }
@@ -462,9 +469,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
                 let chunked = !http10;
                 let keep_alive = keep_alive && chunked;
                 encode_head(&mut out, &parts, None, http10, keep_alive);
-                self.relay(rx, &mut out, chunked)
-                    .await
-                    .map(|()| keep_alive)
+                self.relay(rx, &mut out, chunked).await.map(|()| keep_alive)
             }
         };
         // Keep the encode buffer for the next response unless one huge answer bloated it.
@@ -556,7 +561,9 @@ fn path_of(target: &str) -> &str {
             let after = &target[i + 3..];
             // Slices of `target` only: the caller finds the path's place in the head by
             // its address.
-            after.find('/').map_or(&after[after.len()..], |j| &after[j..])
+            after
+                .find('/')
+                .map_or(&after[after.len()..], |j| &after[j..])
         }
         _ => target,
     };

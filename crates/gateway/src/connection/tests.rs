@@ -80,7 +80,13 @@ async fn exchange_any_split(wire: &[u8]) -> String {
 fn scrub_date(transcript: &str) -> String {
     transcript
         .lines()
-        .map(|l| if l.starts_with("date: ") { "date: *" } else { l })
+        .map(|l| {
+            if l.starts_with("date: ") {
+                "date: *"
+            } else {
+                l
+            }
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -102,7 +108,10 @@ async fn a_sized_request_is_read_whole_and_answered_with_a_length_and_a_date() {
     let wire = b"POST /v1/x?debug=1 HTTP/1.1\r\nhost: a\r\ncontent-length: 5\r\n\r\nhello";
     let out = exchange_any_split(wire).await;
     assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out}");
-    assert!(out.contains("\r\ncontent-type: application/json\r\n"), "{out}");
+    assert!(
+        out.contains("\r\ncontent-type: application/json\r\n"),
+        "{out}"
+    );
     assert!(out.contains("\r\ncontent-length: 16\r\n"), "{out}");
     assert!(out.contains("\r\ndate: "), "{out}");
     assert!(out.contains(" GMT\r\n"), "{out}");
@@ -274,7 +283,11 @@ async fn streams_are_chunked_for_http11_and_close_delimited_for_http10() {
     );
     assert!(out.contains("GET /after "), "{out}");
 
-    let out = exchange(b"GET /stream HTTP/1.0\r\nconnection: keep-alive\r\n\r\n", 100).await;
+    let out = exchange(
+        b"GET /stream HTTP/1.0\r\nconnection: keep-alive\r\n\r\n",
+        100,
+    )
+    .await;
     assert!(!out.contains("transfer-encoding"), "{out}");
     assert!(out.contains("\r\nconnection: close\r\n"), "{out}");
     assert!(out.ends_with("\r\n\r\ndata: a\n\ndata: bb\n\n"), "{out}");
@@ -318,12 +331,18 @@ async fn slow_or_silent_clients_are_cut_off() {
 
     // Half a head, then nothing: 408.
     let (mut client, task) = start(limits);
-    client.write_all(b"POST /a HTTP/1.1\r\nhost:").await.unwrap();
+    client
+        .write_all(b"POST /a HTTP/1.1\r\nhost:")
+        .await
+        .unwrap();
     let mut out = String::new();
     client.read_to_string(&mut out).await.unwrap();
     task.await.unwrap();
     assert_eq!(statuses(&out), [408], "{out}");
-    assert!(out.contains("request head did not arrive within 300 ms"), "{out}");
+    assert!(
+        out.contains("request head did not arrive within 300 ms"),
+        "{out}"
+    );
 
     // Half a body, then nothing: 408.
     let (mut client, task) = start(limits);
@@ -335,7 +354,10 @@ async fn slow_or_silent_clients_are_cut_off() {
     client.read_to_string(&mut out).await.unwrap();
     task.await.unwrap();
     assert_eq!(statuses(&out), [408], "{out}");
-    assert!(out.contains("request body did not arrive within 300 ms"), "{out}");
+    assert!(
+        out.contains("request body did not arrive within 300 ms"),
+        "{out}"
+    );
 }
 
 #[tokio::test]
