@@ -1,21 +1,32 @@
-//! The body of every response the gateway writes: one whole document, or the pieces of a
-//! stream as the relay task hands them over.
+//! Every response the gateway writes: a status, a few header fields and a body that is one
+//! whole document or the pieces of a stream as the relay task hands them over.
 //!
 //! [`crate::connection`] writes a whole document behind the head, with its `content-length`,
 //! in one write, and a stream as chunks, each batch of waiting pieces in one write.
+//!
+//! Not `http::Response`: its `HeaderMap` hashes every name and allocates twice on the first
+//! insert, for an answer that carries three or four fields and is only ever written out in
+//! order. Here the fields are a list.
 
 use bytes::Bytes;
+use http::{HeaderName, HeaderValue, StatusCode};
 use tokio::sync::mpsc;
 
 /// A response as the HTTP server writes it.
-pub type Response = http::Response<ResponseBody>;
+pub struct Response {
+    pub status: StatusCode,
+    /// Written in this order. The connection adds `content-length` or `transfer-encoding`,
+    /// `date` and `connection` itself; these must not be among them.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub body: ResponseBody,
+}
 
 pub enum ResponseBody {
     /// A whole document; `None` once written.
     Whole(Option<Bytes>),
     /// Stream pieces; the body ends when the sending side (the relay) is dropped. When the
-    /// client goes away the connection drops this body, the relay's next send fails and it cancels the
-    /// upstream.
+    /// client goes away the connection drops this body, the relay's next send fails and it
+    /// cancels the upstream.
     Stream(mpsc::Receiver<Bytes>),
 }
 
@@ -25,13 +36,30 @@ impl ResponseBody {
     }
 }
 
+impl Response {
+    /// Room for the usual fields (content type, target, attempts, one more) without growing.
+    const USUAL_FIELDS: usize = 4;
+
+    pub fn new(status: StatusCode, content_type: &'static str, body: ResponseBody) -> Self {
+        let mut headers = Vec::with_capacity(Self::USUAL_FIELDS);
+        headers.push((
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static(content_type),
+        ));
+        Response {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// Adds a field; a name may appear more than once.
+    pub fn append(&mut self, name: HeaderName, value: HeaderValue) {
+        self.headers.push((name, value));
+    }
+}
+
 /// A response with a JSON body.
-pub fn json(status: http::StatusCode, body: impl Into<Bytes>) -> Response {
-    let mut resp = http::Response::new(ResponseBody::whole(body));
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
-    );
-    resp
+pub fn json(status: StatusCode, body: impl Into<Bytes>) -> Response {
+    Response::new(status, "application/json", ResponseBody::whole(body))
 }

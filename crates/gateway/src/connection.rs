@@ -444,13 +444,18 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
         http10: bool,
         keep_alive: bool,
     ) -> std::io::Result<bool> {
-        let (parts, body) = response.into_parts();
+        let Response {
+            status,
+            headers,
+            body,
+        } = response;
+        let head = (status, headers.as_slice());
         let mut out = std::mem::take(&mut self.out);
         out.clear();
         let result = match body {
             ResponseBody::Whole(bytes) => {
                 let bytes = bytes.unwrap_or_default();
-                encode_head(&mut out, &parts, Some(bytes.len()), http10, keep_alive);
+                encode_head(&mut out, head, Some(bytes.len()), http10, keep_alive);
                 let written = if is_head {
                     self.write_out(&out).await
                 } else if bytes.len() <= COALESCE_BODY {
@@ -468,7 +473,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
                 // HTTP/1.0 has no chunked coding: the stream ends when the connection does.
                 let chunked = !http10;
                 let keep_alive = keep_alive && chunked;
-                encode_head(&mut out, &parts, None, http10, keep_alive);
+                encode_head(&mut out, head, None, http10, keep_alive);
                 self.relay(rx, &mut out, chunked).await.map(|()| keep_alive)
             }
         };
@@ -527,12 +532,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
             None,
             Some(refusal.code),
         );
-        let mut response = http::Response::new(ResponseBody::whole(body));
-        *response.status_mut() = refusal.status;
-        response.headers_mut().insert(
-            http::header::CONTENT_TYPE,
-            http::HeaderValue::from_static("application/json"),
-        );
+        let response = crate::body::json(refusal.status, body);
         if self.respond(response, false, false, false).await.is_err() {
             return;
         }
@@ -686,23 +686,17 @@ fn chunk_size(line: &[u8]) -> Result<u64, Refusal> {
 /// the connection's fate.
 fn encode_head(
     out: &mut Vec<u8>,
-    parts: &http::response::Parts,
+    (status, headers): (StatusCode, &[(http::HeaderName, http::HeaderValue)]),
     length: Option<usize>,
     http10: bool,
     keep_alive: bool,
 ) {
     out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(parts.status.as_str().as_bytes());
+    out.extend_from_slice(status.as_str().as_bytes());
     out.push(b' ');
-    out.extend_from_slice(
-        parts
-            .status
-            .canonical_reason()
-            .unwrap_or("Unknown")
-            .as_bytes(),
-    );
+    out.extend_from_slice(status.canonical_reason().unwrap_or("Unknown").as_bytes());
     out.extend_from_slice(b"\r\n");
-    for (name, value) in &parts.headers {
+    for (name, value) in headers {
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(value.as_bytes());

@@ -212,15 +212,14 @@ impl GatewayError {
         );
         let attempts = attempt_count(self.attempts());
         if !self.attempts().is_empty() {
-            resp.headers_mut().insert(
+            resp.append(
                 crate::server::ATTEMPTS_HEADER,
                 crate::server::count_header(attempts),
             );
         }
         if let GatewayError::Unavailable { retry_in, .. } = &self {
             let secs = retry_in.as_secs() + u64::from(retry_in.subsec_nanos() > 0);
-            resp.headers_mut()
-                .insert(http::header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+            resp.append(http::header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
         }
         resp
     }

@@ -151,8 +151,8 @@ async fn handle_chat(worker: &Worker, body: Bytes) -> Result<Response, GatewayEr
         deadline,
     };
     if request.stream {
-        // Both paths are boxed so the handler's own future stays small: hyper moves
-        // it several times per request, and the profile showed those copies.
+        // Both paths are boxed so the handler's own future stays small: every
+        // connection task holds it, and the streaming path alone is several KB.
         Box::pin(stream_chat(worker, route, request, &policy)).await
     } else {
         let req = &request;
@@ -253,13 +253,12 @@ async fn stream_chat(
     // response head and the first chunk leave in one write (one less round of wake-ups
     // before the client's first byte).
     tokio::task::yield_now().await;
-    let mut resp = Response::new(ResponseBody::Stream(rx));
-    let h = resp.headers_mut();
-    h.insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
+    let mut resp = Response::new(
+        StatusCode::OK,
+        "text/event-stream",
+        ResponseBody::Stream(rx),
     );
-    h.insert(
+    resp.append(
         http::header::CACHE_CONTROL,
         HeaderValue::from_static("no-cache"),
     );
@@ -270,17 +269,15 @@ async fn stream_chat(
 
 /// Tells the client which target answered, and after how many attempts.
 fn annotate(resp: &mut Response, target: &RouteTarget, attempts: usize) {
-    let h = resp.headers_mut();
     if let Some(v) = &target.name_header {
-        h.insert(TARGET_HEADER, v.clone());
+        resp.append(TARGET_HEADER, v.clone());
     }
-    h.insert(ATTEMPTS_HEADER, count_header(attempts));
+    resp.append(ATTEMPTS_HEADER, count_header(attempts));
 }
 
 /// Tells the client what (if anything) was dropped from its request on the way (also in the
 /// body's `warnings` when not streamed).
 fn annotate_warnings(resp: &mut Response, warnings: &[String]) {
-    let h = resp.headers_mut();
     for w in warnings {
         // Header values must be visible ASCII; keep the gist of anything else.
         let ascii: String = w
@@ -294,7 +291,7 @@ fn annotate_warnings(resp: &mut Response, warnings: &[String]) {
             })
             .collect();
         if let Ok(v) = HeaderValue::from_str(&ascii) {
-            h.append(WARNING_HEADER, v);
+            resp.append(WARNING_HEADER, v);
         }
     }
 }
@@ -360,7 +357,6 @@ fn method_not_allowed(req: &Incoming, allowed: &'static str) -> Response {
         ),
         "method_not_allowed",
     );
-    resp.headers_mut()
-        .insert(http::header::ALLOW, HeaderValue::from_static(allowed));
+    resp.append(http::header::ALLOW, HeaderValue::from_static(allowed));
     resp
 }

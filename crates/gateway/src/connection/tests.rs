@@ -26,7 +26,11 @@ async fn echo(req: Incoming) -> Response {
                 tokio::task::yield_now().await;
             }
         });
-        return http::Response::new(ResponseBody::Stream(rx));
+        return Response::new(
+            StatusCode::OK,
+            "text/event-stream",
+            ResponseBody::Stream(rx),
+        );
     }
     let text = format!(
         "{} {} {}",
