@@ -18,7 +18,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Task {
     /// Measure the gateway against a direct connection and one nginx hop (see BENCHMARKS.md).
-    Bench(BenchArgs),
+    Bench(Box<BenchArgs>),
     /// Regenerate `schemas/` from the code (`--check`: fail if they drift instead).
     Schemas {
         #[arg(long)]
@@ -96,12 +96,19 @@ struct BenchArgs {
     /// Leave out the nginx row even if nginx is installed.
     #[arg(long)]
     no_nginx: bool,
+    /// Open-loop rates of the phase that drives direct, nginx and the plain route in turn
+    /// (default 1000; 0: only its closed-loop part).
+    #[arg(long, value_delimiter = ',', value_name = "R,R,...")]
+    interleaved_rates: Option<Vec<u32>>,
+    /// Leave out the in-turn phase.
+    #[arg(long)]
+    no_interleaved: bool,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Task::Bench(args) => run_bench(args),
+        Task::Bench(args) => run_bench(*args),
         // The generators live in the tests that check them, so generation and the drift check
         // can never disagree.
         Task::Schemas { check } => cargo_test(
@@ -158,6 +165,10 @@ fn run_bench(args: BenchArgs) -> Result<ExitCode, String> {
         opts.long_run_requests = n;
     }
     opts.nginx = !args.no_nginx;
+    if let Some(r) = args.interleaved_rates {
+        opts.interleaved_rates = r.into_iter().filter(|&r| r > 0).collect();
+    }
+    opts.interleaved = !args.no_interleaved;
     let saved = match &args.compare {
         Some(path) => Some(read_report(path)?),
         None => None,

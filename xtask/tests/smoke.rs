@@ -117,6 +117,40 @@ fn a_tiny_run_produces_every_row_without_errors() {
             row.name
         );
     }
+    // The in-turn phase: the same rows but failover, each with both phases, requests in
+    // both (the closed-1 part alternates, so no row can starve the others).
+    let names: Vec<&str> = report.interleaved.iter().map(|r| r.name.as_str()).collect();
+    let with_nginx = report.rows[1].skipped.is_none();
+    let expected: &[&str] = if with_nginx {
+        &["direct", "nginx", "switchyard plain"]
+    } else {
+        &["direct", "switchyard plain"]
+    };
+    assert_eq!(names, expected);
+    let closed: Vec<u64> = report
+        .interleaved
+        .iter()
+        .map(|r| r.phases[0].requests)
+        .collect();
+    for row in &report.interleaved {
+        let phases: Vec<&str> = row.phases.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(phases, ["closed-1", "open-50"], "{}", row.name);
+        for p in &row.phases {
+            assert!(
+                p.requests > 0,
+                "in turn: {} {} sent nothing",
+                row.name,
+                p.name
+            );
+            assert_eq!(p.added_p50_us.is_some(), row.name != "direct");
+        }
+        assert!(
+            closed
+                .iter()
+                .all(|&c| c.abs_diff(row.phases[0].requests) <= 1),
+            "in turn, closed-1 counts differ by more than one round: {closed:?}"
+        );
+    }
     let g = &report.gateway;
     assert_eq!(g.long_run_requests, opts.long_run_requests);
     assert_eq!(g.concurrent_streams, opts.concurrent_streams);

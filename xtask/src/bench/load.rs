@@ -254,8 +254,44 @@ async fn closed_until(
 
 /// Open loop at `rate` requests per second for `duration`.
 pub async fn open(target: &Arc<Target>, rate: u32, duration: Duration) -> Phase {
-    let interval = Duration::from_secs_f64(1.0 / f64::from(rate.max(1)));
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Instant>();
+    open_in_turn(std::slice::from_ref(target), rate, duration)
+        .await
+        .pop()
+        .unwrap_or_else(empty_phase)
+}
+
+/// Closed loop over several targets in turn, one connection each, for `duration`: one
+/// request to each, the first of a round rotating. Measured one after another, phases of
+/// different targets meet the machine in different states (this shared VM drifts by tens of
+/// microseconds over minutes); in turn, every target sees the same moments.
+pub async fn closed_in_turn(targets: &[Arc<Target>], duration: Duration) -> Vec<Phase> {
+    let mut phases: Vec<Phase> = targets.iter().map(|_| empty_phase()).collect();
+    let start = Instant::now();
+    let mut round = 0;
+    while start.elapsed() < duration {
+        for i in 0..targets.len() {
+            let at = (round + i) % targets.len();
+            let sent = Instant::now();
+            let outcome = targets[at].request(false).await;
+            note(&mut phases[at], sent, outcome);
+        }
+        round += 1;
+    }
+    let elapsed = start.elapsed();
+    for p in &mut phases {
+        p.elapsed = elapsed;
+    }
+    phases
+}
+
+/// Open loop at `rate` requests per second to each target, for `duration`. With several
+/// targets their send times interleave (target `i` of `n` at `i / (n * rate)` past each of
+/// its own ticks), so each sees the same machine; the machine carries all of them at once.
+pub async fn open_in_turn(targets: &[Arc<Target>], rate: u32, duration: Duration) -> Vec<Phase> {
+    let n = targets.len().max(1);
+    let ticks_per_sec = f64::from(rate.max(1)) * n as f64;
+    let interval = Duration::from_secs_f64(1.0 / ticks_per_sec);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, Instant)>();
     let start = Instant::now() + Duration::from_millis(5);
     let end = start + duration;
     let scheduler = std::thread::spawn(move || {
@@ -269,26 +305,29 @@ pub async fn open(target: &Arc<Target>, rate: u32, duration: Duration) -> Phase 
             if intended > now {
                 std::thread::sleep(intended - now);
             }
-            if tx.send(intended).is_err() {
+            if tx.send((i as usize % n, intended)).is_err() {
                 break;
             }
             i = i.saturating_add(1);
         }
     });
     let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
-    let result = Arc::new(Mutex::new(empty_phase()));
+    let results: Arc<Vec<Mutex<Phase>>> =
+        Arc::new(targets.iter().map(|_| Mutex::new(empty_phase())).collect());
     let mut tasks = tokio::task::JoinSet::new();
-    while let Some(intended) = rx.recv().await {
-        let target = Arc::clone(target);
+    let mut sent = vec![0u64; targets.len()];
+    while let Some((at, intended)) = rx.recv().await {
+        sent[at] += 1;
+        let target = Arc::clone(&targets[at]);
         let in_flight = Arc::clone(&in_flight);
-        let result = Arc::clone(&result);
+        let results = Arc::clone(&results);
         tasks.spawn(async move {
             let outcome = match in_flight.acquire().await {
                 Ok(_permit) => target.request(false).await,
                 Err(_) => Err("semaphore closed".into()),
             };
             note(
-                &mut result.lock().unwrap_or_else(|p| p.into_inner()),
+                &mut results[at].lock().unwrap_or_else(|p| p.into_inner()),
                 intended,
                 outcome,
             );
@@ -301,21 +340,30 @@ pub async fn open(target: &Arc<Target>, rate: u32, duration: Duration) -> Phase 
         while tasks.join_next().await.is_some() {}
     })
     .await;
-    let mut phase = std::mem::replace(
-        &mut *result.lock().unwrap_or_else(|p| p.into_inner()),
-        empty_phase(),
-    );
     if drain.is_err() {
-        let stuck = tasks.len() as u64;
         tasks.abort_all();
-        phase.errors += stuck;
-        phase.requests += stuck;
-        phase
-            .first_error
-            .get_or_insert_with(|| format!("{stuck} requests never finished"));
     }
-    phase.elapsed = end.saturating_duration_since(start);
-    phase
+    results
+        .iter()
+        .zip(sent)
+        .map(|(slot, sent)| {
+            let mut phase = std::mem::replace(
+                &mut *slot.lock().unwrap_or_else(|p| p.into_inner()),
+                empty_phase(),
+            );
+            // What was sent and never noted did not finish before the drain gave up.
+            let stuck = sent.saturating_sub(phase.requests);
+            if stuck > 0 {
+                phase.errors += stuck;
+                phase.requests += stuck;
+                phase
+                    .first_error
+                    .get_or_insert_with(|| format!("{stuck} requests never finished"));
+            }
+            phase.elapsed = end.saturating_duration_since(start);
+            phase
+        })
+        .collect()
 }
 
 /// `count` streams one after another on one connection: time to first and last byte.

@@ -7,7 +7,9 @@
 //!    `plain`, `failover` and `slow`; nginx starts if installed;
 //! 3. each row (direct, nginx, switchyard plain, switchyard failover) is warmed, then driven
 //!    closed-loop at 1 and 32 connections, open-loop at each rate, and with streams;
-//! 4. the gateway's memory: idle, peak, across a long run, with many streams open at once.
+//! 4. direct, nginx and switchyard plain again, in turn (request by request), at one
+//!    connection and at the interleaved open-loop rates;
+//! 5. the gateway's memory: idle, peak, across a long run, with many streams open at once.
 
 pub mod load;
 pub mod proc;
@@ -49,6 +51,11 @@ pub struct Options {
     pub nginx: bool,
     /// Closed-loop connection counts.
     pub connections: Vec<usize>,
+    /// Also drive direct, nginx and the plain route in turn (closed loop at one connection,
+    /// then open loop at each of `interleaved_rates`), so their latencies are compared at the
+    /// same moments.
+    pub interleaved: bool,
+    pub interleaved_rates: Vec<u32>,
 }
 
 impl Options {
@@ -65,6 +72,8 @@ impl Options {
             slow_chunk_delay: Duration::from_millis(20),
             nginx: true,
             connections: vec![1, 32],
+            interleaved: true,
+            interleaved_rates: vec![1000],
         }
     }
 
@@ -93,6 +102,8 @@ impl Options {
             slow_chunk_delay: Duration::from_millis(5),
             nginx: true,
             connections: vec![1, 4],
+            interleaved: true,
+            interleaved_rates: vec![50],
         }
     }
 }
@@ -225,6 +236,25 @@ pub fn run(opts: &Options, dir: &Path, launch: Launcher<'_>) -> Result<Report, S
             .await,
         );
         added_against_direct(&mut rows);
+
+        let mut interleaved = Vec::new();
+        if opts.interleaved {
+            let mut entries = vec![("direct", Target::new(up.addr, PATH, "bench-model"), None)];
+            if let Ok(n) = &nginx {
+                entries.push((
+                    "nginx",
+                    Target::new(n.addr, PATH, "bench-model"),
+                    Some(n.pids()),
+                ));
+            }
+            entries.push((
+                "switchyard plain",
+                Target::new(gw, PATH, "plain"),
+                gw_pids.clone(),
+            ));
+            interleaved = drive_in_turn(entries, opts).await;
+            added_against_direct(&mut interleaved);
+        }
         figures.peak_rss_kb = gw_pids.as_deref().and_then(|p| proc::status_kb(p, "VmHWM"));
 
         // Memory must stay flat over many requests: no growth from histograms, breakers, pools.
@@ -270,6 +300,16 @@ pub fn run(opts: &Options, dir: &Path, launch: Launcher<'_>) -> Result<Report, S
                 notes.push(format!("{} streams: first error: {e}", row.name));
             }
         }
+        for row in &interleaved {
+            for p in &row.phases {
+                if let Some(e) = &p.first_error {
+                    notes.push(format!(
+                        "in turn, {} {}: {} errors, first: {e}",
+                        row.name, p.name, p.errors
+                    ));
+                }
+            }
+        }
         Ok(Report {
             machine: proc::machine(),
             settings: Settings {
@@ -282,6 +322,7 @@ pub fn run(opts: &Options, dir: &Path, launch: Launcher<'_>) -> Result<Report, S
                 concurrent_streams: opts.concurrent_streams,
             },
             rows,
+            interleaved,
             gateway: figures,
             notes,
         })
@@ -333,6 +374,49 @@ async fn drive(name: &str, target: Arc<Target>, pids: Option<Vec<u32>>, opts: &O
         phases,
         stream: Some(stream),
     }
+}
+
+/// A row of the in-turn phase: its name, where to send, and its processes (for CPU).
+type InTurn<'a> = (&'a str, Arc<Target>, Option<Vec<u32>>);
+
+/// The same phases for several rows at once, request by request in turn (see
+/// [`load::closed_in_turn`]). CPU per request is still each row's own: its processes are
+/// separate.
+async fn drive_in_turn(entries: Vec<InTurn<'_>>, opts: &Options) -> Vec<Row> {
+    let targets: Vec<Arc<Target>> = entries.iter().map(|(_, t, _)| Arc::clone(t)).collect();
+    let cpus = || -> Vec<Option<f64>> {
+        entries
+            .iter()
+            .map(|(_, _, pids)| pids.as_deref().and_then(proc::cpu_seconds))
+            .collect()
+    };
+    for t in &targets {
+        t.warm(1, opts.warmup).await;
+    }
+    let mut rows: Vec<Row> = entries
+        .iter()
+        .map(|(name, _, _)| Row {
+            name: (*name).to_string(),
+            skipped: None,
+            phases: Vec::new(),
+            stream: None,
+        })
+        .collect();
+    let record = |rows: &mut [Row], name: &str, phases: &[load::Phase], before: &[Option<f64>]| {
+        let after = cpus();
+        for ((row, p), (b, a)) in rows.iter_mut().zip(phases).zip(before.iter().zip(after)) {
+            row.phases.push(figures(name.to_string(), p, *b, a));
+        }
+    };
+    let before = cpus();
+    let phases = load::closed_in_turn(&targets, opts.duration).await;
+    record(&mut rows, "closed-1", &phases, &before);
+    for &rate in &opts.interleaved_rates {
+        let before = cpus();
+        let phases = load::open_in_turn(&targets, rate, opts.duration).await;
+        record(&mut rows, &format!("open-{rate}"), &phases, &before);
+    }
+    rows
 }
 
 fn per_request(before: Option<f64>, after: Option<f64>, n: u64) -> Option<f64> {

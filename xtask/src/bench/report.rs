@@ -10,6 +10,10 @@ pub struct Report {
     pub machine: String,
     pub settings: Settings,
     pub rows: Vec<Row>,
+    /// Direct, nginx and the plain route measured in turn, request by request (absent in
+    /// reports from before they were).
+    #[serde(default)]
+    pub interleaved: Vec<Row>,
     pub gateway: GatewayFigures,
     pub notes: Vec<String>,
 }
@@ -105,7 +109,13 @@ impl Report {
                     + r.stream.as_ref().map_or(0, |s| s.errors)
             })
             .sum();
-        rows + self.gateway.long_run_errors + self.gateway.concurrent_stream_errors
+        let interleaved: u64 = self
+            .interleaved
+            .iter()
+            .flat_map(|r| &r.phases)
+            .map(|p| p.errors)
+            .sum();
+        rows + interleaved + self.gateway.long_run_errors + self.gateway.concurrent_stream_errors
     }
 
     pub fn table(&self) -> String {
@@ -121,43 +131,14 @@ impl Report {
             s.streams,
             s.stream_chunks
         );
-        let _ = writeln!(
-            out,
-            "{:<20} {:<10} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7} {:>8}",
-            "row",
-            "phase",
-            "req/s",
-            "p50 µs",
-            "p90",
-            "p99",
-            "p99.9",
-            "+p50",
-            "+p99",
-            "errors",
-            "cpu µs/r"
-        );
-        for row in &self.rows {
-            if let Some(why) = &row.skipped {
-                let _ = writeln!(out, "{:<20} skipped: {why}", row.name);
-                continue;
-            }
-            for p in &row.phases {
-                let _ = writeln!(
-                    out,
-                    "{:<20} {:<10} {:>9.0} {:>8.0} {:>8.0} {:>8.0} {:>8.0} {:>8} {:>8} {:>7} {:>8}",
-                    row.name,
-                    p.name,
-                    p.rps,
-                    p.p50_us,
-                    p.p90_us,
-                    p.p99_us,
-                    p.p999_us,
-                    opt(p.added_p50_us),
-                    opt(p.added_p99_us),
-                    p.errors,
-                    opt(p.cpu_us_per_req)
-                );
-            }
+        phase_table(&mut out, &self.rows);
+        if !self.interleaved.is_empty() {
+            let _ = writeln!(
+                out,
+                "\nin turn: the rows below alternate request by request (closed-1) or send time \
+                 by send time (open), each at the phase's rate"
+            );
+            phase_table(&mut out, &self.interleaved);
         }
         let _ = writeln!(
             out,
@@ -231,6 +212,47 @@ impl Report {
             let _ = writeln!(out, "note: {note}");
         }
         out
+    }
+}
+
+fn phase_table(out: &mut String, rows: &[Row]) {
+    let _ = writeln!(
+        out,
+        "{:<20} {:<10} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7} {:>8}",
+        "row",
+        "phase",
+        "req/s",
+        "p50 µs",
+        "p90",
+        "p99",
+        "p99.9",
+        "+p50",
+        "+p99",
+        "errors",
+        "cpu µs/r"
+    );
+    for row in rows {
+        if let Some(why) = &row.skipped {
+            let _ = writeln!(out, "{:<20} skipped: {why}", row.name);
+            continue;
+        }
+        for p in &row.phases {
+            let _ = writeln!(
+                out,
+                "{:<20} {:<10} {:>9.0} {:>8.0} {:>8.0} {:>8.0} {:>8.0} {:>8} {:>8} {:>7} {:>8}",
+                row.name,
+                p.name,
+                p.rps,
+                p.p50_us,
+                p.p90_us,
+                p.p99_us,
+                p.p999_us,
+                opt(p.added_p50_us),
+                opt(p.added_p99_us),
+                p.errors,
+                opt(p.cpu_us_per_req)
+            );
+        }
     }
 }
 
