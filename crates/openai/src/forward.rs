@@ -14,6 +14,9 @@
 //!   `function_call`, a usage total of 0), the body takes the canonical path instead.
 //!
 //! The tests check both properties over every OpenAI fixture and over broken variants of them.
+//!
+//! Two readers implement the check: [`quick`] takes the common case in one pass over the
+//! bytes and says yes only when sure; the serde reader below decides everything else.
 
 use std::fmt;
 
@@ -22,13 +25,28 @@ use serde::Deserialize;
 
 use crate::wire::{null_as_default, CompletionTokensDetails, PromptTokensDetails};
 
+mod quick;
+
 /// True when `body` can be forwarded unchanged (see the module docs).
 pub fn forwardable(body: &[u8]) -> bool {
-    // UTF-8 checked once for the whole body (a fast pass over ASCII), so that the parser does
-    // not check every key and string again.
+    // UTF-8 checked once for the whole body (a fast pass over ASCII), so that neither reader
+    // checks every key and string again.
     let Ok(text) = std::str::from_utf8(body) else {
         return false;
     };
+    quick::sure(text) || checked(text)
+}
+
+/// The quick reader alone: true only when it is sure. For the tests, which hold it to
+/// [`checked`].
+#[doc(hidden)]
+pub fn quick_sure(text: &str) -> bool {
+    quick::sure(text)
+}
+
+/// The serde reader alone: the reference for every case.
+#[doc(hidden)]
+pub fn checked(text: &str) -> bool {
     let Ok(Object(c)) = serde_json::from_str::<Object<Completion>>(text) else {
         return false;
     };
@@ -76,10 +94,18 @@ struct Usage {
 }
 
 impl Usage {
-    /// A total of 0 is filled in by the encoder.
     fn forwardable(&self) -> bool {
-        self.total_tokens != 0 || self.prompt_tokens + self.completion_tokens == 0
+        usage_forwardable(
+            self.prompt_tokens,
+            self.completion_tokens,
+            self.total_tokens,
+        )
     }
+}
+
+/// A total of 0 is filled in by the encoder, unless there is nothing to add up.
+fn usage_forwardable(prompt: u64, completion: u64, total: u64) -> bool {
+    total != 0 || (prompt == 0 && completion == 0)
 }
 
 /// `wire::ChatCompletion`, checked instead of owned.

@@ -3,8 +3,10 @@
 
 use std::path::PathBuf;
 
+use proptest::prelude::*;
 use serde_json::Value;
-use switchyard_openai::{forward::forwardable, response};
+use switchyard_openai::forward::{checked, forwardable, quick_sure};
+use switchyard_openai::response;
 
 fn fixture_answers() -> Vec<(String, Vec<u8>)> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/openai");
@@ -50,8 +52,21 @@ fn covered(encoded: &Value, native: Option<&Value>, at: &str) -> Result<(), Stri
     }
 }
 
+/// The quick reader says yes only where the serde reader does.
+fn quick_agrees(name: &str, body: &[u8]) -> Result<(), String> {
+    match std::str::from_utf8(body) {
+        Ok(text) if quick_sure(text) && !checked(text) => Err(format!(
+            "{name}: the quick reader forwards what the serde reader refuses:\n{text}"
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// The two properties, for one body. Returns whether it was forwardable.
 fn check(name: &str, body: &[u8]) -> bool {
+    if let Err(e) = quick_agrees(name, body) {
+        panic!("{e}");
+    }
     if !forwardable(body) {
         return false;
     }
@@ -92,6 +107,130 @@ fn real_answers_are_forwarded_and_say_what_the_canonical_path_says() {
             forwarded.iter().any(|n| n == must),
             "{must} was not forwardable; forwarded: {forwarded:?}"
         );
+    }
+    // ... and the quick reader alone must take them, or it saves nothing.
+    for (name, body) in fixture_answers() {
+        if forwarded.contains(&name) {
+            let text = std::str::from_utf8(&body).unwrap();
+            assert!(quick_sure(text), "{name}: the quick reader was not sure");
+        }
+    }
+}
+
+/// Edits the quick reader must not get wrong: each is valid JSON the serde reader refuses
+/// or treats specially, or a spelling of the same answer it must still accept.
+#[test]
+fn the_quick_reader_is_sure_only_when_the_serde_reader_agrees() {
+    let plain = String::from_utf8(plain_answer()).unwrap();
+    let compact: Value = serde_json::from_str(&plain).unwrap();
+    let compact = compact.to_string();
+    assert!(quick_sure(&compact) && checked(&compact));
+    let with = |from: &str, to: &str| {
+        assert!(compact.contains(from), "{from} is not in the plain answer");
+        compact.replacen(from, to, 1)
+    };
+    // (edited body, whether the quick reader should still be sure)
+    let cases = [
+        (with("\"id\":", "\"id\":\"x\",\"id\":"), false),
+        (with("\"created\":", "\"created\":0"), false),
+        (with("\"created\":", "\"created\":-"), false),
+        (with("\"created\":", "\"created\":1e3,\"x\":"), false),
+        (with("\"created\":", "\"created\":1.0,\"x\":"), false),
+        (
+            with("\"created\":", "\"created\":18446744073709551616,\"x\":"),
+            false,
+        ),
+        (with("\"index\":0", "\"index\":4294967296"), false),
+        (with("\"index\":0", "\"index\":null"), false),
+        (with("\"id\":", "\"\\u0069d\":\"y\",\"id\":"), false),
+        (with("\"assistant\"", "\"assist\\u0061nt\""), false),
+        (with("\"assistant\"", "\"assistan\\t\""), false),
+        (with("\"chat.completion\"", "\"chat\\/completion\""), false),
+        (with("\"role\":", "\"function_call\":{},\"role\":"), false),
+        (with("\"role\":", "\"function_call\":null,\"role\":"), true),
+        (
+            with(
+                "\"role\":",
+                "\"extra\":[1,-2.5,true,false,null,{\"a\":\"b\"}],\"role\":",
+            ),
+            true,
+        ),
+        (with("\"role\":", "\"extra\":1e5,\"role\":"), false),
+        (with("\"role\":", "\"extra\":01,\"role\":"), false),
+        (
+            with("\"role\":", "\"extra\":\"a\\ud800b\",\"role\":"),
+            false,
+        ),
+        (with("\"role\":", "\"extra\":\"a\\x\",\"role\":"), false),
+        (
+            with("\"role\":", "\"extra\":\"tab\there\",\"role\":"),
+            false,
+        ),
+        (
+            with(
+                "\"role\":",
+                "\"extra\":\"line\\nbreak \\\"q\\\" \\\\\",\"role\":",
+            ),
+            true,
+        ),
+        (
+            with(
+                "\"role\":",
+                &format!("\"deep\":{}{},\"role\":", "[".repeat(200), "]".repeat(200)),
+            ),
+            false,
+        ),
+        (
+            with(
+                "\"role\":",
+                &format!("\"deep\":{}{},\"role\":", "[".repeat(20), "]".repeat(20)),
+            ),
+            true,
+        ),
+        (format!("{compact} "), true),
+        (format!(" \n\t{compact}\r\n"), true),
+        (format!("{compact},"), false),
+        (format!("\u{feff}{compact}"), false),
+        (format!("[{compact}]"), false),
+        (compact.replacen("}", ",}", 1), false),
+        (compact.replace(",", " , ").replace(":", " : "), true),
+    ];
+    for (i, (body, sure)) in cases.iter().enumerate() {
+        if let Err(e) = quick_agrees(&format!("case {i}"), body.as_bytes()) {
+            panic!("{e}");
+        }
+        assert_eq!(quick_sure(body), *sure, "case {i}: {body}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3000))]
+
+    /// Random byte edits of real answers (the JSON punctuation and escapes most likely to
+    /// trip a hand-written reader): the quick reader never says yes where serde says no.
+    #[test]
+    fn random_edits_never_make_the_readers_disagree(
+        which in 0usize..64,
+        edits in proptest::collection::vec(
+            (any::<prop::sample::Index>(), 0u8..3, prop::sample::select(
+                b"{}[]\",:\\/-.0159eEu tnfl\x00\x1f".to_vec()
+            )),
+            1..4,
+        ),
+    ) {
+        let answers = fixture_answers();
+        let (name, body) = &answers[which % answers.len()];
+        let mut body = body.clone();
+        for (at, op, byte) in edits {
+            let i = at.index(body.len() + 1);
+            match op {
+                0 => body.insert(i, byte),
+                1 if i < body.len() => { body.remove(i); }
+                _ if i < body.len() => body[i] = byte,
+                _ => body.push(byte),
+            }
+        }
+        prop_assert!(quick_agrees(name, &body).is_ok(), "{}", quick_agrees(name, &body).unwrap_err());
     }
 }
 
@@ -183,6 +322,7 @@ fn bytes_that_are_not_one_json_answer_are_not_forwarded() {
     let cases: [&[u8]; 4] = [&plain[..plain.len() / 2], &trailing, b"", b"null"];
     for body in cases {
         assert!(!forwardable(body), "{}", String::from_utf8_lossy(body));
+        quick_agrees("not one answer", body).unwrap();
     }
     // Escapes in the text are fine: the client gets them as they were.
     let escaped = String::from_utf8(plain).unwrap().replacen(
