@@ -24,7 +24,8 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use bytes::{Buf, Bytes, BytesMut};
+use crate::chunked;
+use bytes::{Bytes, BytesMut};
 use http::header::{HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
 use http::{HeaderMap, Request, StatusCode, Uri};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
@@ -523,23 +524,11 @@ enum Framing {
     /// This many bytes are left.
     Length(u64),
     /// Chunked transfer coding, at this point of a chunk.
-    Chunked(ChunkState),
+    Chunked(chunked::State),
     /// Until the server closes the connection.
     UntilClose,
     /// The body has ended.
     Done,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ChunkState {
-    /// Expecting a chunk-size line.
-    Size,
-    /// Inside a chunk's data, this many bytes left.
-    Data(u64),
-    /// Expecting the CRLF after a chunk's data.
-    DataEnd,
-    /// After the last (zero) chunk: trailer lines up to an empty one.
-    Trailers,
 }
 
 fn framing(status: StatusCode, fields: &[httparse::Header<'_>]) -> Result<Framing, ClientError> {
@@ -559,7 +548,7 @@ fn framing(status: StatusCode, fields: &[httparse::Header<'_>]) -> Result<Framin
             .next()
             .is_some_and(|c| c.trim_ascii().eq_ignore_ascii_case(b"chunked"));
         return Ok(if chunked {
-            Framing::Chunked(ChunkState::Size)
+            Framing::Chunked(chunked::State::Size)
         } else {
             Framing::UntilClose
         });
@@ -694,147 +683,51 @@ impl Response {
             });
         };
         let buf = &mut conn.buf;
-        loop {
-            match self.framing {
-                Framing::Done => return Ok(Decoded::End),
-                Framing::Length(0) => return Ok(Decoded::End),
-                Framing::Length(left) => {
-                    if buf.is_empty() {
-                        return Ok(Decoded::NeedMore);
-                    }
-                    let take = take_len(left, buf.len());
-                    let left = left - take as u64;
-                    self.framing = if left == 0 {
-                        Framing::Done
-                    } else {
-                        Framing::Length(left)
-                    };
-                    return Ok(Decoded::Piece(buf.split_to(take).freeze()));
+        match self.framing {
+            Framing::Done | Framing::Length(0) => Ok(Decoded::End),
+            Framing::Length(left) => {
+                if buf.is_empty() {
+                    return Ok(Decoded::NeedMore);
                 }
-                Framing::UntilClose => {
-                    if buf.is_empty() {
-                        return Ok(Decoded::NeedMore);
-                    }
-                    return Ok(Decoded::Piece(buf.split().freeze()));
+                let take = take_len(left, buf.len());
+                let left = left - take as u64;
+                self.framing = if left == 0 {
+                    Framing::Done
+                } else {
+                    Framing::Length(left)
+                };
+                Ok(Decoded::Piece(buf.split_to(take).freeze()))
+            }
+            Framing::UntilClose => {
+                if buf.is_empty() {
+                    return Ok(Decoded::NeedMore);
                 }
-                Framing::Chunked(state) => match state {
-                    ChunkState::Size => {
-                        let Some(line) = take_line(buf)? else {
-                            return Ok(Decoded::NeedMore);
-                        };
-                        let size = chunk_size(&line)?;
-                        self.framing = Framing::Chunked(if size == 0 {
-                            ChunkState::Trailers
-                        } else {
-                            ChunkState::Data(size)
-                        });
-                    }
-                    ChunkState::Data(left) => {
-                        if buf.is_empty() {
-                            return Ok(Decoded::NeedMore);
-                        }
-                        let take = take_len(left, buf.len());
-                        let left = left - take as u64;
-                        self.framing = Framing::Chunked(if left == 0 {
-                            ChunkState::DataEnd
-                        } else {
-                            ChunkState::Data(left)
-                        });
-                        let piece = buf.split_to(take).freeze();
-                        if left == 0 {
-                            // Finish the chunk (and, when it is here, the whole body) now, so
-                            // the piece that ends the body is the one that frees the
-                            // connection.
-                            self.skip_chunk_ends()?;
-                        }
-                        return Ok(Decoded::Piece(piece));
-                    }
-                    ChunkState::DataEnd => {
-                        if buf.len() < 2 {
-                            return Ok(Decoded::NeedMore);
-                        }
-                        if &buf[..2] != b"\r\n" {
-                            return Err(ClientError::Body("chunk not followed by CRLF".into()));
-                        }
-                        buf.advance(2);
-                        self.framing = Framing::Chunked(ChunkState::Size);
-                    }
-                    ChunkState::Trailers => {
-                        let Some(line) = take_line(buf)? else {
-                            return Ok(Decoded::NeedMore);
-                        };
-                        if line.is_empty() {
-                            self.framing = Framing::Done;
-                            return Ok(Decoded::End);
-                        }
-                    }
-                },
+                Ok(Decoded::Piece(buf.split().freeze()))
+            }
+            Framing::Chunked(mut state) => {
+                let step =
+                    chunked::step(&mut state, buf).map_err(|e| ClientError::Body(e.to_string()))?;
+                if let chunked::Step::Data(_) = step {
+                    // Finish the chunk (and, when it is here, the whole body) now, so the
+                    // piece that ends the body is the one that frees the connection.
+                    chunked::finish_if_here(&mut state, buf);
+                }
+                self.framing = match state {
+                    chunked::State::Done => Framing::Done,
+                    state => Framing::Chunked(state),
+                };
+                Ok(match step {
+                    chunked::Step::Data(piece) => Decoded::Piece(piece),
+                    chunked::Step::NeedMore => Decoded::NeedMore,
+                    chunked::Step::End => Decoded::End,
+                })
             }
         }
-    }
-
-    /// After a chunk's data: consumes what the buffer already holds of the chunk's CRLF, a
-    /// following zero-size chunk and the empty trailer, so that the state reads `Done` when
-    /// the body's end has arrived with its last data.
-    fn skip_chunk_ends(&mut self) -> Result<(), ClientError> {
-        let Some(conn) = self.conn.as_mut() else {
-            return Ok(());
-        };
-        let buf = &mut conn.buf;
-        if self.framing == Framing::Chunked(ChunkState::DataEnd) && buf.starts_with(b"\r\n") {
-            buf.advance(2);
-            self.framing = Framing::Chunked(ChunkState::Size);
-        }
-        if self.framing == Framing::Chunked(ChunkState::Size) && buf.starts_with(b"0") {
-            if let Some(end) = find_crlf(buf) {
-                if chunk_size(&buf[..end])? == 0 && buf[end + 2..].starts_with(b"\r\n") {
-                    buf.advance(end + 4);
-                    self.framing = Framing::Done;
-                }
-            }
-        }
-        Ok(())
     }
 }
 
 fn take_len(left: u64, available: usize) -> usize {
     usize::try_from(left).map_or(available, |l| l.min(available))
-}
-
-fn find_crlf(buf: &[u8]) -> Option<usize> {
-    memchr::memmem::find(buf, b"\r\n")
-}
-
-/// One CRLF-ended line out of the buffer (without its CRLF), if a whole one is there.
-fn take_line(buf: &mut BytesMut) -> Result<Option<Bytes>, ClientError> {
-    match find_crlf(buf) {
-        Some(end) => {
-            let line = buf.split_to(end).freeze();
-            buf.advance(2);
-            Ok(Some(line))
-        }
-        // A size line is a few bytes; a megabyte without a line end is not HTTP.
-        None if buf.len() > MAX_HEAD => Err(ClientError::Body("chunk line too long".into())),
-        None => Ok(None),
-    }
-}
-
-/// A chunk-size line: hex digits, optionally followed by `;extensions`.
-fn chunk_size(line: &[u8]) -> Result<u64, ClientError> {
-    let digits = line
-        .split(|&b| b == b';')
-        .next()
-        .unwrap_or_default()
-        .trim_ascii();
-    if digits.is_empty() || digits.len() > 15 {
-        return Err(ClientError::Body("invalid chunk size".into()));
-    }
-    digits.iter().try_fold(0u64, |n, &d| {
-        let v = (d as char)
-            .to_digit(16)
-            .ok_or_else(|| ClientError::Body("invalid chunk size".into()))?;
-        Ok(n * 16 + u64::from(v))
-    })
 }
 
 fn tls_connector(
@@ -1008,14 +901,5 @@ mod tests {
             "POST /v1/chat?x=1 HTTP/1.1\r\nhost: example.com:8080\r\n\
              authorization: Bearer k\r\ncontent-length: 2\r\n\r\n{}"
         );
-    }
-
-    #[test]
-    fn chunk_sizes_are_hex_and_bounded() {
-        assert_eq!(chunk_size(b"1a").unwrap(), 26);
-        assert_eq!(chunk_size(b"FF ; name=value").unwrap(), 255);
-        assert!(chunk_size(b"").is_err());
-        assert!(chunk_size(b"-1").is_err());
-        assert!(chunk_size(b"1234567890abcdef0").is_err());
     }
 }

@@ -24,13 +24,14 @@
 use std::future::Future;
 use std::time::{Duration, SystemTime};
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use http::{Method, StatusCode};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::body::{Response, ResponseBody};
+use crate::chunked;
 
 /// Bytes asked of the socket per read.
 const READ_SIZE: usize = 8 << 10;
@@ -397,12 +398,19 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
                         .map_err(|e| Refusal::bad(e.to_string()))?;
                 }
                 let mut body = BytesMut::new();
-                let mut state = ChunkState::Size;
+                let mut state = chunked::State::Size;
                 loop {
-                    match decode_chunks(&mut self.buf, &mut state, &mut body)? {
-                        true => return Ok(body.freeze()),
-                        false if body.len() > limits.max_body => return Err(too_large()),
-                        false => {
+                    let step = chunked::step(&mut state, &mut self.buf)
+                        .map_err(|e| Refusal::bad(e.to_string()))?;
+                    match step {
+                        chunked::Step::Data(piece) => {
+                            if body.len() + piece.len() > limits.max_body {
+                                return Err(too_large());
+                            }
+                            body.extend_from_slice(&piece);
+                        }
+                        chunked::Step::End => return Ok(body.freeze()),
+                        chunked::Step::NeedMore => {
                             let deadline = *deadline
                                 .get_or_insert_with(|| Instant::now() + limits.read_timeout);
                             self.fill_before(deadline, &timed_out).await?;
@@ -581,105 +589,6 @@ fn content_length(digits: &[u8]) -> Option<u64> {
             .iter()
             .fold(0u64, |n, &d| n * 10 + u64::from(d - b'0')),
     )
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ChunkState {
-    Size,
-    Data(u64),
-    DataEnd,
-    Trailers,
-}
-
-/// Moves the chunked body's data from `buf` into `body`; `Ok(true)` once the last chunk and
-/// the trailers have been read, `Ok(false)` when more bytes are needed.
-fn decode_chunks(
-    buf: &mut BytesMut,
-    state: &mut ChunkState,
-    body: &mut BytesMut,
-) -> Result<bool, Refusal> {
-    loop {
-        match *state {
-            ChunkState::Size => {
-                let Some(line) = take_line(buf)? else {
-                    return Ok(false);
-                };
-                let size = chunk_size(&line)?;
-                *state = if size == 0 {
-                    ChunkState::Trailers
-                } else {
-                    ChunkState::Data(size)
-                };
-            }
-            ChunkState::Data(left) => {
-                if buf.is_empty() {
-                    return Ok(false);
-                }
-                let take = usize::try_from(left).map_or(buf.len(), |l| l.min(buf.len()));
-                body.extend_from_slice(&buf[..take]);
-                buf.advance(take);
-                let left = left - take as u64;
-                *state = if left == 0 {
-                    ChunkState::DataEnd
-                } else {
-                    ChunkState::Data(left)
-                };
-                if left > 0 {
-                    // Let the caller check the size limit before reading more.
-                    return Ok(false);
-                }
-            }
-            ChunkState::DataEnd => {
-                if buf.len() < 2 {
-                    return Ok(false);
-                }
-                if &buf[..2] != b"\r\n" {
-                    return Err(Refusal::bad("a chunk is not followed by CRLF"));
-                }
-                buf.advance(2);
-                *state = ChunkState::Size;
-            }
-            ChunkState::Trailers => {
-                let Some(line) = take_line(buf)? else {
-                    return Ok(false);
-                };
-                if line.is_empty() {
-                    return Ok(true);
-                }
-            }
-        }
-    }
-}
-
-/// One CRLF-ended line out of the buffer (without its CRLF), if a whole one is there.
-fn take_line(buf: &mut BytesMut) -> Result<Option<Bytes>, Refusal> {
-    match memchr::memmem::find(buf, b"\r\n") {
-        Some(end) => {
-            let line = buf.split_to(end).freeze();
-            buf.advance(2);
-            Ok(Some(line))
-        }
-        None if buf.len() > MAX_HEAD => Err(Refusal::bad("a chunk line is too long")),
-        None => Ok(None),
-    }
-}
-
-/// A chunk-size line: hex digits, then optionally `;extensions` (ignored). Nothing else: no
-/// spaces, no sign, no `0x`, at most 15 digits.
-fn chunk_size(line: &[u8]) -> Result<u64, Refusal> {
-    let digits = match memchr::memchr(b';', line) {
-        Some(i) => line[..i].trim_ascii_end(),
-        None => line,
-    };
-    if digits.is_empty() || digits.len() > 15 {
-        return Err(Refusal::bad("invalid chunk size"));
-    }
-    digits.iter().try_fold(0u64, |n, &d| {
-        let v = (d as char)
-            .to_digit(16)
-            .ok_or_else(|| Refusal::bad("invalid chunk size"))?;
-        Ok(n * 16 + u64::from(v))
-    })
 }
 
 /// The status line and header fields, then the framing this connection uses, the date and

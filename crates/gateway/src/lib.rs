@@ -15,6 +15,7 @@
 //! This is the only crate (with the mock providers in `switchyard-sim`) that does network I/O.
 
 pub mod body;
+pub mod chunked;
 pub mod client;
 pub mod config;
 pub mod connection;

@@ -223,6 +223,9 @@ async fn oversized_heads_and_bodies_are_refused_with_their_own_statuses() {
     chunked.extend_from_slice(b"0\r\n\r\n");
     let out = exchange(&chunked, 100).await;
     assert_eq!(statuses(&out), [413], "{out}");
+    // ... and when the whole oversized body arrives in one read.
+    let out = exchange(&chunked, chunked.len()).await;
+    assert_eq!(statuses(&out), [413], "{out}");
 
     // Exactly the limit is fine.
     let mut at_limit = b"POST /a HTTP/1.1\r\ncontent-length: 1000\r\n\r\n".to_vec();
