@@ -287,27 +287,18 @@ pub fn run(opts: &Options, dir: &Path, launch: Launcher<'_>) -> Result<Report, S
         if gw_pids.is_none() {
             notes.push("gateway ran in-process: no CPU or memory figures".into());
         }
-        for row in &rows {
+        let in_turn = interleaved.iter().map(|r| ("in turn, ", r));
+        for (prefix, row) in rows.iter().map(|r| ("", r)).chain(in_turn) {
             for p in &row.phases {
                 if let Some(e) = &p.first_error {
                     notes.push(format!(
-                        "{} {}: {} errors, first: {e}",
+                        "{prefix}{} {}: {} errors, first: {e}",
                         row.name, p.name, p.errors
                     ));
                 }
             }
             if let Some(e) = row.stream.as_ref().and_then(|s| s.first_error.as_ref()) {
-                notes.push(format!("{} streams: first error: {e}", row.name));
-            }
-        }
-        for row in &interleaved {
-            for p in &row.phases {
-                if let Some(e) = &p.first_error {
-                    notes.push(format!(
-                        "in turn, {} {}: {} errors, first: {e}",
-                        row.name, p.name, p.errors
-                    ));
-                }
+                notes.push(format!("{prefix}{} streams: first error: {e}", row.name));
             }
         }
         Ok(Report {
