@@ -564,18 +564,23 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
 /// The path of a request target: origin form `/p?q` gives `/p`; absolute form
 /// `http://host/p?q` gives `/p` (and `http://host` gives an empty path, which routes nowhere).
 fn path_of(target: &str) -> &str {
-    let rest = match target.find("://") {
-        Some(i) if !target.starts_with('/') => {
-            let after = &target[i + 3..];
-            // Slices of `target` only: the caller finds the path's place in the head by
-            // its address.
-            after
-                .find('/')
-                .map_or(&after[after.len()..], |j| &after[j..])
-        }
-        _ => target,
+    // Slices of `target` only: the caller finds the path's place in the head by its address.
+    // Byte searches, not `str` patterns: this runs on every request, and origin form (the
+    // usual one) needs no search for the scheme at all.
+    let rest = match target.starts_with('/') {
+        true => target,
+        false => match memchr::memmem::find(target.as_bytes(), b"://") {
+            Some(i) => {
+                let after = &target[i + 3..];
+                memchr::memchr(b'/', after.as_bytes())
+                    .map_or(&after[after.len()..], |j| &after[j..])
+            }
+            None => target,
+        },
     };
-    rest.split(['?', '#']).next().unwrap_or(rest)
+    // `?` and `#` are ASCII, so the cut is on a character boundary.
+    let end = memchr::memchr2(b'?', b'#', rest.as_bytes()).unwrap_or(rest.len());
+    &rest[..end]
 }
 
 /// A content-length value: decimal digits only (no sign, no spaces inside), at most 18 of

@@ -395,3 +395,22 @@ async fn a_stop_closes_idle_connections_and_ends_busy_ones_after_their_answer() 
     assert_eq!(statuses(&out), [200], "{out}");
     assert!(out.contains("\r\nconnection: close\r\n"), "{out}");
 }
+
+#[test]
+fn the_path_is_cut_out_of_every_target_form() {
+    use super::path_of;
+    for (target, path) in [
+        ("/v1/chat/completions", "/v1/chat/completions"),
+        ("/v1/models?limit=1", "/v1/models"),
+        ("/a#frag", "/a"),
+        ("/é/x?q", "/é/x"),
+        ("/a?b://c/d", "/a"),
+        ("http://gw:8080/v1/models?x", "/v1/models"),
+        ("https://gw/health", "/health"),
+        ("http://gw", ""),
+        ("http://gw?x", ""),
+        ("*", "*"),
+    ] {
+        assert_eq!(path_of(target), path, "{target}");
+    }
+}
