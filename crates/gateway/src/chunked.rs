@@ -129,14 +129,20 @@ fn take_line(buf: &mut BytesMut) -> Result<Option<Bytes>, Error> {
     }
 }
 
-/// A chunk-size line: hex digits, then optionally `;extensions` (ignored), with optional
-/// whitespace before the `;`. Nothing else: no leading spaces, no sign, no `0x`, at most 15
-/// digits.
+/// A chunk-size line: hex digits, then optionally spaces or tabs and `;extensions`
+/// (ignored). Nothing else: no leading whitespace, no sign, no `0x`, at most 15 digits, and
+/// no other whitespace — a bare CR or LF in the line is how two parsers come to disagree on
+/// where it ends.
 fn chunk_size(line: &[u8]) -> Result<u64, Error> {
-    let digits = match memchr::memchr(b';', line) {
-        Some(i) => line[..i].trim_ascii_end(),
+    let size = match memchr::memchr(b';', line) {
+        Some(i) => &line[..i],
         None => line,
     };
+    let end = size
+        .iter()
+        .rposition(|&b| b != b' ' && b != b'\t')
+        .map_or(0, |i| i + 1);
+    let digits = &size[..end];
     if digits.is_empty() || digits.len() > 15 {
         return Err(Error::Size);
     }
@@ -167,14 +173,22 @@ mod tests {
         assert_eq!(chunk_size(b"1a"), Ok(26));
         assert_eq!(chunk_size(b"FF ; name=value"), Ok(255));
         assert_eq!(chunk_size(b"0;x"), Ok(0));
+        assert_eq!(
+            chunk_size(b"1a \t"),
+            Ok(26),
+            "trailing spaces and tabs, as hyper allows"
+        );
         for bad in [
             &b""[..],
             b"-1",
             b"+1",
             b"0x1",
             b" 1",
-            b"1 ",
+            b"\t1",
             b"1 2",
+            b"1\n",
+            b"1\r;x",
+            b"1\x0c",
             b"1234567890abcdef0",
         ] {
             assert_eq!(chunk_size(bad), Err(Error::Size), "{bad:?}");
