@@ -44,6 +44,8 @@ pub enum Error {
     MissingCrlf,
     #[error("a chunk line is too long")]
     LineTooLong,
+    #[error("a trailer line holds a bare CR or LF")]
+    BareLineEnd,
 }
 
 /// Reads from `buf` up to the next piece of data, the end, or the end of what is buffered.
@@ -91,6 +93,11 @@ pub fn step(state: &mut State, buf: &mut BytesMut) -> Result<Step, Error> {
                 if line.is_empty() {
                     *state = State::Done;
                     return Ok(Step::End);
+                }
+                // A parser that ends lines at a bare LF would see the trailers end here and
+                // the next message begin; refuse rather than read past where it stops.
+                if memchr::memchr2(b'\r', b'\n', &line).is_some() {
+                    return Err(Error::BareLineEnd);
                 }
             }
             State::Done => return Ok(Step::End),
@@ -247,6 +254,10 @@ mod tests {
     fn broken_framing_is_an_error() {
         assert_eq!(decode_all(b"3\r\nabcX\r\n"), Err(Error::MissingCrlf));
         assert_eq!(decode_all(b"zz\r\n"), Err(Error::Size));
+        assert_eq!(
+            decode_all(b"0\r\nx-t: 1\n\r\nGET / HTTP/1.1\r\n\r\n"),
+            Err(Error::BareLineEnd)
+        );
         let long = vec![b'1'; MAX_LINE + 1];
         assert_eq!(decode_all(&long), Err(Error::LineTooLong));
     }

@@ -14,7 +14,8 @@
 //! - both `transfer-encoding` and `content-length` (400), a `transfer-encoding` other than
 //!   exactly `chunked` (501), `transfer-encoding` on HTTP/1.0 (400);
 //! - a `content-length` that is not all digits, or several that differ (400);
-//! - chunk sizes with anything but hex digits (and `;extensions`), chunks not ended by CRLF;
+//! - chunk sizes with anything but hex digits (then spaces, tabs and `;extensions`), chunks
+//!   not ended by CRLF, trailer lines holding a bare CR or LF (all in [`crate::chunked`]);
 //! - heads `httparse` rejects (bad tokens, whitespace before a colon, folded lines) (400),
 //!   heads over 64 KiB or with more than 96 fields (431).
 //!
