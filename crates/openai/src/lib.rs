@@ -17,6 +17,7 @@ pub mod forward;
 pub mod parse;
 pub mod request;
 pub mod response;
+mod scan;
 pub mod stream;
 pub mod wire;
 

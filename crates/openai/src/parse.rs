@@ -3,15 +3,17 @@
 //! Every error is `InvalidRequest` and names the field (`messages[2].content[0]`), because this
 //! is what a client sees when its request is wrong.
 //!
-//! Two parsers, one behaviour: [`typed`] reads the body in one pass into typed structs and
-//! takes every well-formed request; anything it does not take goes to [`exact`], the general
-//! parser (the body as a `Value`, then field by field), which also words every error. The
-//! typed path only ever accepts what the exact one accepts, with the same result; the tests
-//! below hold the two to that. One known difference: the typed path skips unknown nested fields
+//! Three parsers, one behaviour: [`quick`] reads the common request (text messages, scalar
+//! parameters) in one pass without serde; [`typed`] reads the body in one pass into typed
+//! structs and takes every well-formed request; anything neither takes goes to [`exact`], the
+//! general parser (the body as a `Value`, then field by field), which also words every error.
+//! The quick and typed paths only ever accept what the exact one accepts, with the same
+//! result; the tests below hold them to that. One known difference: the typed path skips unknown nested fields
 //! without building them, so nesting deeper than serde_json's 128 levels inside an unknown
 //! field is accepted there, where the exact parser would refuse it.
 
 mod exact;
+mod quick;
 mod typed;
 
 use switchyard_core::{ChatRequest, UpstreamError};
@@ -23,7 +25,7 @@ pub const SAFETY_SETTINGS_KEY: &str = "safety_settings";
 pub fn parse_request(body: &[u8]) -> Result<ChatRequest, UpstreamError> {
     match std::str::from_utf8(body)
         .ok()
-        .and_then(typed::parse_request)
+        .and_then(|text| quick::parse_request(text).or_else(|| typed::parse_request(text)))
     {
         Some(request) => Ok(request),
         None => exact::parse_request(body),

@@ -1,0 +1,428 @@
+//! A one-pass JSON scanner for the quick readers ([`crate::forward`]'s answer check and
+//! [`crate::parse`]'s request reader).
+//!
+//! Both readers answer "certainly this" or "not sure", and a serde reader decides whatever
+//! they are not sure of. So the scanner follows only the JSON it can read without doubt:
+//! a `\\u` escape, a number with an exponent, deep nesting or anything malformed is "not
+//! sure" (`None`), never an error of its own.
+
+/// `None` everywhere below means "not sure".
+pub(crate) type Sure<T> = Option<T>;
+
+/// Nesting a skipped value may add. serde_json stops at 128 levels in all; our own shape is
+/// at most 7 deep, so this keeps every body we accept well inside its limit.
+const MAX_SKIP_DEPTH: u32 = 64;
+
+/// Where the first `"`, `\\` or control character in `bytes` is. Eight bytes per step: a
+/// byte-at-a-time search spent more than half of the scanner's time in string contents.
+fn special_at(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut words = bytes.chunks_exact(8);
+    let mut at = 0;
+    for word in &mut words {
+        let mut le = [0u8; 8];
+        le.copy_from_slice(word);
+        let w = u64::from_le_bytes(le);
+        let quote = w ^ (ONES * u64::from(b'"'));
+        let backslash = w ^ (ONES * u64::from(b'\\'));
+        // The classic "has a zero byte" and "has a byte below n" tests. Each flags its first
+        // match exactly (false flags appear only above a true one), and bytes of 0x80 and up
+        // (UTF-8 sequences) never flag, so the lowest flag is the first special byte.
+        let found = ((quote.wrapping_sub(ONES) & !quote)
+            | (backslash.wrapping_sub(ONES) & !backslash)
+            | (w.wrapping_sub(ONES * 0x20) & !w))
+            & HIGHS;
+        if found != 0 {
+            return Some(at + (found.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    words
+        .remainder()
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+        .map(|j| at + j)
+}
+
+pub(crate) struct Scan<'a> {
+    text: &'a str,
+    b: &'a [u8],
+    pub(crate) i: usize,
+}
+
+/// Marks field `bit` as seen; a second sighting is a duplicate key, which serde rejects.
+pub(crate) fn once(seen: &mut u32, bit: u32) -> Sure<()> {
+    let mask = 1 << bit;
+    if *seen & mask != 0 {
+        return None;
+    }
+    *seen |= mask;
+    Some(())
+}
+
+impl<'a> Scan<'a> {
+    pub(crate) fn new(text: &'a str) -> Self {
+        Scan {
+            text,
+            b: text.as_bytes(),
+            i: 0,
+        }
+    }
+
+    pub(crate) fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.b.get(self.i) {
+            self.i += 1;
+        }
+    }
+
+    pub(crate) fn at_end(&mut self) -> bool {
+        self.ws();
+        self.i == self.b.len()
+    }
+
+    pub(crate) fn peek(&mut self) -> Sure<u8> {
+        self.ws();
+        self.b.get(self.i).copied()
+    }
+
+    pub(crate) fn eat(&mut self, c: u8) -> Sure<()> {
+        if self.peek()? == c {
+            self.i += 1;
+            Some(())
+        } else {
+            None
+        }
+    }
+
+    pub(crate) fn literal(&mut self, word: &[u8]) -> Sure<()> {
+        self.ws();
+        if self.b.get(self.i..self.i + word.len())? == word {
+            self.i += word.len();
+            Some(())
+        } else {
+            None
+        }
+    }
+
+    /// A string with at most the one-letter escapes; its raw bytes (between the quotes) and
+    /// whether it had an escape.
+    pub(crate) fn string(&mut self) -> Sure<(&'a [u8], bool)> {
+        self.eat(b'"')?;
+        let start = self.i;
+        let mut escaped = false;
+        loop {
+            self.i += special_at(self.b.get(self.i..)?)?;
+            match self.b[self.i] {
+                b'"' => {
+                    let raw = &self.b[start..self.i];
+                    self.i += 1;
+                    return Some((raw, escaped));
+                }
+                b'\\' => match self.b.get(self.i + 1)? {
+                    b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => {
+                        escaped = true;
+                        self.i += 2;
+                    }
+                    // `\u`: surrogate rules differ between serde_json's parse and skip paths.
+                    _ => return None,
+                },
+                // A raw control character: invalid JSON.
+                _ => return None,
+            }
+        }
+    }
+
+    /// A string whose value is compared as written: serde borrows these (`&str`) and fails
+    /// on an escaped one, so an escape is "not sure".
+    pub(crate) fn word(&mut self) -> Sure<&'a [u8]> {
+        match self.string()? {
+            (raw, false) => Some(raw),
+            (_, true) => None,
+        }
+    }
+
+    /// A text field serde checks as a string (`Str`); whether it was empty.
+    pub(crate) fn text(&mut self) -> Sure<bool> {
+        self.string().map(|(raw, _)| raw.is_empty())
+    }
+
+    /// `null`, or what `then` reads.
+    pub(crate) fn null_or<T>(
+        &mut self,
+        then: impl FnOnce(&mut Self) -> Sure<T>,
+    ) -> Sure<Option<T>> {
+        if self.peek()? == b'n' {
+            self.literal(b"null")?;
+            Some(None)
+        } else {
+            then(self).map(Some)
+        }
+    }
+
+    /// An unsigned integer in plain digits (what serde reads as a `u64` without doubt).
+    pub(crate) fn u64(&mut self) -> Sure<u64> {
+        self.ws();
+        let first = *self.b.get(self.i)?;
+        if !first.is_ascii_digit() {
+            return None;
+        }
+        let mut n: u64 = 0;
+        let start = self.i;
+        while let Some(&c) = self.b.get(self.i) {
+            if !c.is_ascii_digit() {
+                break;
+            }
+            n = n.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+            self.i += 1;
+        }
+        // A leading zero ("01") is invalid JSON; a fraction or exponent is a float to serde.
+        if first == b'0' && self.i - start > 1 {
+            return None;
+        }
+        match self.b.get(self.i) {
+            Some(b'.' | b'e' | b'E') => None,
+            _ => Some(n),
+        }
+    }
+
+    /// An object: `field` is called with each key, positioned at its value, and must read
+    /// the value. Keys with escapes are "not sure" (serde matches them after unescaping).
+    pub(crate) fn object(
+        &mut self,
+        mut field: impl FnMut(&mut Self, &'a [u8]) -> Sure<()>,
+    ) -> Sure<()> {
+        self.eat(b'{')?;
+        if self.peek()? == b'}' {
+            self.i += 1;
+            return Some(());
+        }
+        loop {
+            let key = self.word()?;
+            self.eat(b':')?;
+            field(self, key)?;
+            match self.peek()? {
+                b',' => self.i += 1,
+                b'}' => {
+                    self.i += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    pub(crate) fn array(&mut self, mut item: impl FnMut(&mut Self) -> Sure<()>) -> Sure<()> {
+        self.eat(b'[')?;
+        if self.peek()? == b']' {
+            self.i += 1;
+            return Some(());
+        }
+        loop {
+            item(self)?;
+            match self.peek()? {
+                b',' => self.i += 1,
+                b']' => {
+                    self.i += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// Any JSON value, checked and dropped (serde's `IgnoredAny` and unknown fields).
+    pub(crate) fn skip(&mut self, depth: u32) -> Sure<()> {
+        if depth > MAX_SKIP_DEPTH {
+            return None;
+        }
+        match self.peek()? {
+            b'"' => self.string().map(drop),
+            b'{' => self.object(|s, _| s.skip(depth + 1)),
+            b'[' => self.array(|s| s.skip(depth + 1)),
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.literal(b"null"),
+            b'-' => {
+                self.i += 1;
+                self.number()
+            }
+            b'0'..=b'9' => self.number(),
+            _ => None,
+        }
+    }
+
+    /// The rest of a number after any sign: digits, then an optional fraction. Exponents are
+    /// "not sure".
+    pub(crate) fn number(&mut self) -> Sure<()> {
+        let digits = |s: &mut Self| {
+            let start = s.i;
+            while s.b.get(s.i).is_some_and(u8::is_ascii_digit) {
+                s.i += 1;
+            }
+            s.i - start
+        };
+        let first = *self.b.get(self.i)?;
+        let n = digits(self);
+        if n == 0 || (first == b'0' && n > 1) {
+            return None;
+        }
+        if self.b.get(self.i) == Some(&b'.') {
+            self.i += 1;
+            if digits(self) == 0 {
+                return None;
+            }
+        }
+        match self.b.get(self.i) {
+            Some(b'e' | b'E') => None,
+            _ => Some(()),
+        }
+    }
+
+    pub(crate) fn u32(&mut self) -> Sure<u32> {
+        u32::try_from(self.u64()?).ok()
+    }
+
+    /// A string's text, unescaped: what serde reads into a `String`.
+    pub(crate) fn owned(&mut self) -> Sure<String> {
+        let (raw, escaped) = self.string()?;
+        let end = self.i - 1;
+        let text = self.text.get(end - raw.len()..end)?;
+        if escaped {
+            unescape(text)
+        } else {
+            Some(text.to_owned())
+        }
+    }
+
+    /// `true` or `false`.
+    pub(crate) fn bool(&mut self) -> Sure<bool> {
+        match self.peek()? {
+            b't' => self.literal(b"true").map(|()| true),
+            b'f' => self.literal(b"false").map(|()| false),
+            _ => None,
+        }
+    }
+
+    /// An integer serde reads into an `i64` without doubt. `-0` is not one: serde_json
+    /// reads it as a float.
+    pub(crate) fn i64(&mut self) -> Sure<i64> {
+        let negative = self.peek()? == b'-';
+        if negative {
+            self.i += 1;
+            // `u64` would skip whitespace after the sign.
+            if !self.b.get(self.i)?.is_ascii_digit() {
+                return None;
+            }
+        }
+        let digits_from = self.i;
+        let n = self.u64()?;
+        // 18 digits always fit; longer ones are left to serde.
+        if self.i - digits_from > 18 || (negative && n == 0) {
+            return None;
+        }
+        let n = i64::try_from(n).ok()?;
+        Some(if negative { -n } else { n })
+    }
+
+    /// A number serde reads into an `f64`, when the value is certain: no exponent and at
+    /// most 15 digits in all. The value is then an integer below 2^53 divided by a power of
+    /// ten, both exact in an `f64`, so one correctly rounded division gives it, as every
+    /// path of serde_json's float parsing does.
+    pub(crate) fn f64(&mut self) -> Sure<f64> {
+        const POW10: [f64; 16] = [
+            1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+        ];
+        let negative = self.peek()? == b'-';
+        if negative {
+            self.i += 1;
+        }
+        let first = *self.b.get(self.i)?;
+        let mut significand: u64 = 0;
+        let mut digits = 0usize;
+        let mut fraction = 0usize;
+        let mut in_fraction = false;
+        while let Some(&c) = self.b.get(self.i) {
+            match c {
+                b'0'..=b'9' => {
+                    significand = significand * 10 + u64::from(c - b'0');
+                    digits += 1;
+                    if in_fraction {
+                        fraction += 1;
+                    }
+                    if digits > 15 {
+                        return None;
+                    }
+                }
+                b'.' if !in_fraction && digits > 0 => in_fraction = true,
+                _ => break,
+            }
+            self.i += 1;
+        }
+        let integer_digits = digits - fraction;
+        if integer_digits == 0
+            || (first == b'0' && integer_digits > 1)
+            || (in_fraction && fraction == 0)
+        {
+            return None;
+        }
+        if let Some(b'e' | b'E') = self.b.get(self.i) {
+            return None;
+        }
+        // serde_json reads `-0` as -0.0 too, so the sign is simply applied.
+        let magnitude = significand as f64 / POW10[fraction];
+        Some(if negative { -magnitude } else { magnitude })
+    }
+}
+
+/// `text` with its one-letter escapes replaced (the scanner refuses any other escape).
+fn unescape(text: &str) -> Option<String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('\\') {
+        out.push_str(rest.get(..at)?);
+        out.push(match rest.as_bytes().get(at + 1)? {
+            b'"' => '"',
+            b'\\' => '\\',
+            b'/' => '/',
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            _ => return None,
+        });
+        rest = rest.get(at + 2..)?;
+    }
+    out.push_str(rest);
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::special_at;
+
+    /// Against the byte-at-a-time search, at every alignment, with UTF-8 around.
+    #[test]
+    fn special_at_finds_the_first_special_byte() {
+        let naive = |b: &[u8]| b.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20);
+        let fillers: [&[u8]; 3] = [b"abcdefgh", "é€😀x".as_bytes(), b"\x7f ~!#$%&"];
+        for special in [b'"', b'\\', 0x00, 0x1f, b'\n'] {
+            for filler in fillers {
+                for before in 0..20 {
+                    for after in 0..10 {
+                        let mut bytes: Vec<u8> =
+                            filler.iter().cycle().take(before).copied().collect();
+                        bytes.push(special);
+                        bytes.extend(filler.iter().cycle().take(after));
+                        // A second special byte later must not be reported instead.
+                        bytes.push(b'"');
+                        assert_eq!(special_at(&bytes), naive(&bytes), "{bytes:?}");
+                    }
+                }
+                let plain: Vec<u8> = filler.iter().cycle().take(40).copied().collect();
+                assert_eq!(special_at(&plain), None);
+            }
+        }
+    }
+}
