@@ -5,6 +5,7 @@
 //! [`native_body`], which writes the same bytes without building the map.
 
 mod body;
+mod write;
 
 use serde_json::{json, Map, Value};
 use switchyard_core::{
@@ -71,9 +72,13 @@ pub fn to_native(request: &ChatRequest, model: &str) -> Map<String, Value> {
 }
 
 /// The JSON bytes of [`to_native`]`(request, model)`. A request without `extra` keys, the
-/// usual case, is serialized from borrowed structs instead of through the map.
+/// usual case, is serialized from borrowed structs instead of through the map, and the
+/// simplest of those are written by hand ([`write`]).
 pub fn native_body(request: &ChatRequest, model: &str) -> Result<Vec<u8>, TranslateError> {
     let bytes = if request.extra.is_empty() {
+        if let Some(bytes) = write::plain(request, model) {
+            return Ok(bytes);
+        }
         serde_json::to_vec(&body::Body::new(request, model))
     } else {
         serde_json::to_vec(&to_native(request, model))
