@@ -211,25 +211,11 @@ proptest! {
     #[test]
     fn random_edits_never_make_the_readers_disagree(
         which in 0usize..64,
-        edits in proptest::collection::vec(
-            (any::<prop::sample::Index>(), 0u8..3, prop::sample::select(
-                b"{}[]\",:\\/-.0159eEu tnfl\x00\x1f".to_vec()
-            )),
-            1..4,
-        ),
+        edits in switchyard_testkit::json_edits(),
     ) {
         let answers = fixture_answers();
         let (name, body) = &answers[which % answers.len()];
-        let mut body = body.clone();
-        for (at, op, byte) in edits {
-            let i = at.index(body.len() + 1);
-            match op {
-                0 => body.insert(i, byte),
-                1 if i < body.len() => { body.remove(i); }
-                _ if i < body.len() => body[i] = byte,
-                _ => body.push(byte),
-            }
-        }
+        let body = switchyard_testkit::apply_edits(body.clone(), &edits);
         prop_assert!(quick_agrees(name, &body).is_ok(), "{}", quick_agrees(name, &body).unwrap_err());
     }
 }

@@ -1,6 +1,7 @@
 //! Test-only helpers the provider crates share (dev-dependency only): walking
 //! `fixtures/<provider>/<case>/`, insta snapshots stored beside the fixtures, and replaying a
-//! recorded SSE stream through [`SseDecoder`] and a provider's parser, whole or cut anywhere.
+//! recorded SSE stream through [`SseDecoder`] and a provider's parser, whole or cut anywhere;
+//! random byte edits of JSON bodies for the quick readers' property tests ([`json_edits`]).
 
 use std::path::{Path, PathBuf};
 
@@ -9,6 +10,45 @@ use switchyard_core::{
     ChatRequest, ChatResponse, ServerSide, StreamEvent, StreamMeta, StreamParser, UpstreamError,
 };
 use switchyard_sse::SseDecoder;
+
+/// One random edit of a body: insert, remove or overwrite one byte.
+#[derive(Debug, Clone)]
+pub struct ByteEdit {
+    at: proptest::sample::Index,
+    op: u8,
+    byte: u8,
+}
+
+/// One to three byte edits, each with one of the JSON punctuation, escape and number
+/// characters most likely to trip a hand-written reader.
+pub fn json_edits() -> impl proptest::strategy::Strategy<Value = Vec<ByteEdit>> {
+    use proptest::prelude::*;
+    proptest::collection::vec(
+        (
+            any::<proptest::sample::Index>(),
+            0u8..3,
+            proptest::sample::select(b"{}[]\",:\\/-.0159eEu tnfl\x00\x1f".to_vec()),
+        )
+            .prop_map(|(at, op, byte)| ByteEdit { at, op, byte }),
+        1..4,
+    )
+}
+
+/// `body` with `edits` applied in order.
+pub fn apply_edits(mut body: Vec<u8>, edits: &[ByteEdit]) -> Vec<u8> {
+    for edit in edits {
+        let i = edit.at.index(body.len() + 1);
+        match edit.op {
+            0 => body.insert(i, edit.byte),
+            1 if i < body.len() => {
+                body.remove(i);
+            }
+            _ if i < body.len() => body[i] = edit.byte,
+            _ => body.push(edit.byte),
+        }
+    }
+    body
+}
 
 /// `fixtures/<provider>` of this workspace.
 pub fn fixtures_root(provider: &str) -> PathBuf {

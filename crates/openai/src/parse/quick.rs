@@ -376,24 +376,11 @@ mod tests {
         #[test]
         fn random_edits_never_make_the_readers_disagree(
             which in 0usize..64,
-            edits in proptest::collection::vec(
-                (any::<prop::sample::Index>(), 0u8..3, prop::sample::select(
-                    b"{}[]\",:\\/-.0159eEu tnfl\x00\x1f".to_vec()
-                )),
-                1..4,
-            ),
+            edits in switchyard_testkit::json_edits(),
         ) {
             let requests = fixture_requests();
-            let mut body = requests[which % requests.len()].clone().into_bytes();
-            for (at, op, byte) in edits {
-                let i = at.index(body.len() + 1);
-                match op {
-                    0 => body.insert(i, byte),
-                    1 if i < body.len() => { body.remove(i); }
-                    _ if i < body.len() => body[i] = byte,
-                    _ => body.push(byte),
-                }
-            }
+            let body = requests[which % requests.len()].clone().into_bytes();
+            let body = switchyard_testkit::apply_edits(body, &edits);
             if let Ok(body) = std::str::from_utf8(&body) {
                 let verdict = agrees(body);
                 prop_assert!(verdict.is_ok(), "{}", verdict.unwrap_err());
