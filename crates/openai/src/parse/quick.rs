@@ -277,8 +277,6 @@ impl Scan<'_> {
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
-
     use proptest::prelude::*;
 
     use super::super::exact;
@@ -297,12 +295,10 @@ mod tests {
 
     /// Every request fixture of the OpenAI dialects, as written.
     fn fixture_requests() -> Vec<String> {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures");
         let mut out = Vec::new();
         for dialect in ["openai", "mistral", "deepseek", "qwen"] {
-            for case in std::fs::read_dir(root.join(dialect)).expect("fixture directory") {
-                let file = case.expect("fixture entry").path().join("request.json");
-                if let Ok(body) = std::fs::read_to_string(file) {
+            for case in switchyard_testkit::case_dirs(dialect) {
+                if let Ok(body) = std::fs::read_to_string(case.join("request.json")) {
                     out.push(body);
                 }
             }

@@ -192,8 +192,6 @@ impl Writer {
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
-
     use proptest::prelude::*;
     use switchyard_core::{ChatRequest, Content, Message, ReasoningEffort, Role};
 
@@ -271,12 +269,10 @@ mod tests {
 
     #[test]
     fn every_request_fixture_is_declined_or_written_alike() {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures");
         let mut written = 0;
         for dialect in ["openai", "mistral", "deepseek", "qwen"] {
-            for case in std::fs::read_dir(root.join(dialect)).unwrap() {
-                let file = case.unwrap().path().join("request.json");
-                let Ok(body) = std::fs::read(&file) else {
+            for case in switchyard_testkit::case_dirs(dialect) {
+                let Ok(body) = std::fs::read(case.join("request.json")) else {
                     continue;
                 };
                 // Dialect requests the OpenAI front door does not take are not inputs here.
