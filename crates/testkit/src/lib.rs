@@ -20,14 +20,17 @@ pub struct ByteEdit {
 }
 
 /// One to three byte edits, each with one of the JSON punctuation, escape and number
-/// characters most likely to trip a hand-written reader.
+/// characters most likely to trip a hand-written reader, or a byte that breaks UTF-8 (a
+/// stray continuation byte, a lead byte without its continuation, a byte UTF-8 never uses).
 pub fn json_edits() -> impl proptest::strategy::Strategy<Value = Vec<ByteEdit>> {
     use proptest::prelude::*;
     proptest::collection::vec(
         (
             any::<proptest::sample::Index>(),
             0u8..3,
-            proptest::sample::select(b"{}[]\",:\\/-.0159eEu tnfl\x00\x1f".to_vec()),
+            proptest::sample::select(
+                b"{}[]\",:\\/-.0159eEu tnfl\x00\x1f\x80\xbf\xc3\xe2\xf0\xff".to_vec(),
+            ),
         )
             .prop_map(|(at, op, byte)| ByteEdit { at, op, byte }),
         1..4,

@@ -14,8 +14,8 @@
 use crate::scan::{once, Scan, Sure};
 
 /// True only when [`super::checked`] would be true for the same text.
-pub(super) fn sure(text: &str) -> bool {
-    let mut s = Scan::new(text);
+pub(super) fn sure(body: &[u8]) -> bool {
+    let mut s = Scan::new(body);
     s.completion().is_some() && s.at_end()
 }
 

@@ -157,7 +157,9 @@ impl Writer {
         self.out.push(b'"');
         let bytes = s.as_bytes();
         let mut from = 0;
-        for (i, &c) in bytes.iter().enumerate() {
+        // The bytes to escape are the scanner's stops inside a string, found a word at a time.
+        while let Some(i) = crate::scan::stop_at(bytes, from, false) {
+            let c = bytes[i];
             let short = match c {
                 b'"' => b'"',
                 b'\\' => b'\\',
@@ -166,8 +168,7 @@ impl Writer {
                 b'\n' => b'n',
                 0x0c => b'f',
                 b'\r' => b'r',
-                0x00..=0x1f => b'u',
-                _ => continue,
+                _ => b'u',
             };
             self.out.extend_from_slice(&bytes[from..i]);
             from = i + 1;
