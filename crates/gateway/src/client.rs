@@ -556,9 +556,7 @@ fn framing(status: StatusCode, fields: &[httparse::Header<'_>]) -> Result<Framin
     }
     let mut length: Option<u64> = None;
     for value in named("content-length") {
-        let n = std::str::from_utf8(value)
-            .ok()
-            .and_then(|s| s.trim().parse::<u64>().ok())
+        let n = crate::connection::content_length(value.trim_ascii())
             .ok_or_else(|| ClientError::Send("invalid content-length".into()))?;
         if length.is_some_and(|l| l != n) {
             return Err(ClientError::Send(
@@ -882,6 +880,17 @@ mod tests {
         assert!(matches!(body, Err(ClientError::Send(_))), "{body:?}");
         let (body, _) = read_wire(b"SMTP ready\r\n\r\n", 100).await;
         assert!(matches!(body, Err(ClientError::Send(_))), "{body:?}");
+    }
+
+    #[tokio::test]
+    async fn content_lengths_are_digits_only() {
+        let (body, _) = read_wire(b"HTTP/1.1 200 OK\r\ncontent-length:  3 \r\n\r\nabc", 100).await;
+        assert_eq!(body.unwrap(), b"abc");
+        for bad in ["+3", "0x3", "3 3", "", "1000000000000000000000"] {
+            let wire = format!("HTTP/1.1 200 OK\r\ncontent-length: {bad}\r\n\r\nabc");
+            let (body, _) = read_wire(wire.as_bytes(), 100).await;
+            assert!(matches!(body, Err(ClientError::Send(_))), "{bad}: {body:?}");
+        }
     }
 
     #[test]

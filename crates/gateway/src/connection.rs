@@ -23,13 +23,14 @@
 //! request.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::time::{Duration, SystemTime};
 
 use bytes::{Bytes, BytesMut};
 use http::{Method, StatusCode};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 use crate::body::{Response, ResponseBody};
 use crate::chunked;
@@ -67,10 +68,14 @@ pub struct Incoming {
 
 impl Incoming {
     /// The request target's path, without the query (and without scheme and authority when
-    /// the client sent the absolute form). A path that is not UTF-8 reads as empty, which
-    /// routes nowhere.
+    /// the client sent the absolute form), as sent.
+    pub fn path_bytes(&self) -> &[u8] {
+        self.head.get(self.path.0..self.path.1).unwrap_or_default()
+    }
+
+    /// [`Self::path_bytes`] as text, for messages. A path that is not UTF-8 reads as empty.
     pub fn path(&self) -> &str {
-        std::str::from_utf8(&self.head[self.path.0..self.path.1]).unwrap_or_default()
+        std::str::from_utf8(self.path_bytes()).unwrap_or_default()
     }
 }
 
@@ -130,10 +135,20 @@ where
         out: Vec::with_capacity(1024),
     };
     tokio::pin!(stop);
+    // One timer for the connection's life, moved on for each request: moving a registered
+    // tokio timer later is one atomic store, where a timer per request was inserted into and
+    // removed from the timer wheel every time.
+    let head_timer = tokio::time::sleep(limits.read_timeout);
+    tokio::pin!(head_timer);
     let mut stopping = false;
     loop {
         let head = match conn
-            .read_head(limits.read_timeout, &mut stop, &mut stopping)
+            .read_head(
+                limits.read_timeout,
+                &mut head_timer,
+                &mut stop,
+                &mut stopping,
+            )
             .await
         {
             Ok(Some(head)) => head,
@@ -191,10 +206,11 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
     async fn read_head<S: Future<Output = ()>>(
         &mut self,
         wait: Duration,
-        stop: &mut std::pin::Pin<&mut S>,
+        timer: &mut Pin<&mut Sleep>,
+        stop: &mut Pin<&mut S>,
         stopping: &mut bool,
     ) -> Result<Option<Head>, Refusal> {
-        let deadline = Instant::now() + wait;
+        timer.as_mut().reset(Instant::now() + wait);
         loop {
             if !self.buf.is_empty() {
                 if let Some(head) = self.parse_head()? {
@@ -214,18 +230,19 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
             }
             let read = tokio::select! {
                 biased;
-                read = tokio::time::timeout_at(deadline, self.fill()) => read,
+                read = self.fill() => Some(read),
+                () = timer.as_mut() => None,
                 () = stop.as_mut(), if idle && !*stopping => {
                     *stopping = true;
                     return Ok(None);
                 }
             };
             match read {
-                Ok(Ok(0)) | Ok(Err(_)) => return Ok(None),
-                Ok(Ok(_)) => {}
+                Some(Ok(0) | Err(_)) => return Ok(None),
+                Some(Ok(_)) => {}
                 // Quiet between requests: close without a word, as keep-alive timeouts do.
-                Err(_) if idle => return Ok(None),
-                Err(_) => {
+                None if idle => return Ok(None),
+                None => {
                     return Err(Refusal::new(
                         StatusCode::REQUEST_TIMEOUT,
                         "request_timeout",
@@ -585,8 +602,8 @@ fn path_of(target: &str) -> &str {
 }
 
 /// A content-length value: decimal digits only (no sign, no spaces inside), at most 18 of
-/// them.
-fn content_length(digits: &[u8]) -> Option<u64> {
+/// them. Also the upstream client's reading of its answers' lengths.
+pub(crate) fn content_length(digits: &[u8]) -> Option<u64> {
     if digits.is_empty() || digits.len() > 18 || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }

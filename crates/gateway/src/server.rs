@@ -115,10 +115,10 @@ enum Endpoint {
 /// Four paths do not need a router: matching them by hand keeps the per-request work to a
 /// string comparison or two.
 pub async fn serve(worker: Arc<Worker>, req: Incoming) -> Response {
-    let endpoint = match req.path() {
-        "/v1/chat/completions" | "/chat/completions" => Endpoint::Chat,
-        "/v1/models" => Endpoint::Models,
-        "/health" => Endpoint::Health,
+    let endpoint = match req.path_bytes() {
+        b"/v1/chat/completions" | b"/chat/completions" => Endpoint::Chat,
+        b"/v1/models" => Endpoint::Models,
+        b"/health" => Endpoint::Health,
         _ => return not_found(&req),
     };
     match (endpoint, &req.method) {

@@ -367,6 +367,37 @@ async fn slow_or_silent_clients_are_cut_off() {
     );
 }
 
+/// The head timer is moved on for each request, not set once for the connection: requests
+/// that come closer together than the timeout keep a connection open for longer than it.
+#[tokio::test(start_paused = true)]
+async fn each_request_gets_the_whole_timeout() {
+    let limits = Limits {
+        max_body: 1000,
+        read_timeout: Duration::from_millis(300),
+    };
+    let (mut client, task) = start(limits);
+    let mut answered = 0;
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        client.write_all(b"GET /a HTTP/1.1\r\n\r\n").await.unwrap();
+        let mut got = Vec::new();
+        while !String::from_utf8_lossy(&got).ends_with("GET /a ") {
+            let mut piece = [0u8; 512];
+            let n = client.read(&mut piece).await.unwrap();
+            assert!(n > 0, "closed after {answered} answers");
+            got.extend_from_slice(&piece[..n]);
+        }
+        answered += 1;
+    }
+    // A full second of requests so far; now silence closes it, without a word.
+    let started = tokio::time::Instant::now();
+    let mut out = Vec::new();
+    client.read_to_end(&mut out).await.unwrap();
+    task.await.unwrap();
+    assert!(out.is_empty());
+    assert!(started.elapsed() >= Duration::from_millis(300));
+}
+
 #[tokio::test]
 async fn a_body_cut_by_the_client_is_not_handled() {
     let out = exchange(b"POST /a HTTP/1.1\r\ncontent-length: 10\r\n\r\nabc", 100).await;
