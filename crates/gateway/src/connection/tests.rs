@@ -376,8 +376,7 @@ async fn each_request_gets_the_whole_timeout() {
         read_timeout: Duration::from_millis(300),
     };
     let (mut client, task) = start(limits);
-    let mut answered = 0;
-    for _ in 0..5 {
+    for answered in 0..5 {
         tokio::time::sleep(Duration::from_millis(200)).await;
         client.write_all(b"GET /a HTTP/1.1\r\n\r\n").await.unwrap();
         let mut got = Vec::new();
@@ -387,7 +386,6 @@ async fn each_request_gets_the_whole_timeout() {
             assert!(n > 0, "closed after {answered} answers");
             got.extend_from_slice(&piece[..n]);
         }
-        answered += 1;
     }
     // A full second of requests so far; now silence closes it, without a word.
     let started = tokio::time::Instant::now();
