@@ -19,6 +19,7 @@
 //! - A request whose write fails on a reused connection is sent again on a fresh one: the
 //!   server cannot have read it.
 
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
@@ -486,9 +487,15 @@ impl Conn {
     /// A final response head if the buffer holds one (1xx heads are consumed and skipped).
     fn parse_head(&mut self) -> Result<Option<Head>, ClientError> {
         loop {
-            let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
-            let mut parsed = httparse::Response::new(&mut fields);
-            let len = match parsed.parse(&self.buf) {
+            // Uninitialised, as the server's request heads (see `connection::parse_head`).
+            let mut fields = [const { MaybeUninit::uninit() }; MAX_HEADERS];
+            let mut parsed = httparse::Response::new(&mut []);
+            let config = httparse::ParserConfig::default();
+            let len = match config.parse_response_with_uninit_headers(
+                &mut parsed,
+                &self.buf,
+                &mut fields,
+            ) {
                 Ok(httparse::Status::Complete(len)) => len,
                 Ok(httparse::Status::Partial) => return Ok(None),
                 Err(e) => return Err(ClientError::Send(format!("invalid response head: {e}"))),

@@ -133,7 +133,16 @@ pub async fn resume(ctx: &RelayContext, sent: &Sent, tried: &mut Vec<String>) ->
                 .messages
                 .push(Message::text(Role::Assistant, sent.text()));
         }
-        match open_until_content(&ctx.upstreams, Arc::clone(target), &request, ctx.deadline).await {
+        let started = tokio::time::Instant::now();
+        match open_until_content(
+            &ctx.upstreams,
+            Arc::clone(target),
+            &request,
+            started,
+            ctx.deadline,
+        )
+        .await
+        {
             Ok(prelude) => {
                 return Some(Resumed {
                     prelude,

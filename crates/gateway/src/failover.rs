@@ -40,13 +40,16 @@ pub struct Policy<'a> {
     pub deadline: Instant,
 }
 
+/// Runs the attempts. `attempt` gets the target and the time the attempt starts, read once
+/// here for the deadline check and passed on so that its own timeouts need not read the
+/// clock again.
 pub async fn run<T, F, Fut>(
     route: &Route,
     policy: &Policy<'_>,
     mut attempt: F,
 ) -> Result<Won<T>, GatewayError>
 where
-    F: FnMut(Arc<RouteTarget>) -> Fut,
+    F: FnMut(Arc<RouteTarget>, Instant) -> Fut,
     Fut: Future<Output = Result<T, UpstreamError>>,
 {
     policy.budget.deposit();
@@ -68,7 +71,8 @@ where
         }
         let mut retried = false;
         loop {
-            if Instant::now() >= policy.deadline {
+            let started = Instant::now();
+            if started >= policy.deadline {
                 attempts.push(AttemptRecord::skipped(target, "request deadline passed"));
                 return Err(GatewayError::Exhausted { attempts });
             }
@@ -84,7 +88,7 @@ where
                     break;
                 }
             };
-            match attempt(Arc::clone(target)).await {
+            match attempt(Arc::clone(target), started).await {
                 Ok(value) => {
                     return Ok(Won {
                         value,

@@ -46,11 +46,14 @@ pub struct RouteTarget {
 }
 
 impl RouteTarget {
-    /// When one attempt on this target must end: its `total_ms` from now, or the request's
-    /// own deadline if that comes first.
-    pub fn attempt_deadline(&self, request_deadline: tokio::time::Instant) -> tokio::time::Instant {
-        (tokio::time::Instant::now() + Duration::from_millis(self.timeouts.total_ms))
-            .min(request_deadline)
+    /// When one attempt on this target, begun at `started`, must end: its `total_ms` later,
+    /// or at the request's own deadline if that comes first.
+    pub fn attempt_deadline(
+        &self,
+        started: tokio::time::Instant,
+        request_deadline: tokio::time::Instant,
+    ) -> tokio::time::Instant {
+        (started + Duration::from_millis(self.timeouts.total_ms)).min(request_deadline)
     }
 
     /// The request head for an answer streamed or not.

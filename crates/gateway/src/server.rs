@@ -157,8 +157,8 @@ async fn handle_chat(worker: &Worker, body: Bytes) -> Result<Response, GatewayEr
     } else {
         let req = &request;
         let upstreams = &*worker.upstreams;
-        let won = Box::pin(failover::run(route, &policy, |target| {
-            complete(upstreams, target, req, deadline)
+        let won = Box::pin(failover::run(route, &policy, |target, started| {
+            complete(upstreams, target, req, started, deadline)
         }))
         .await?;
         let attempts = won.attempt_count();
@@ -196,12 +196,19 @@ async fn complete(
     upstreams: &Upstreams,
     target: Arc<RouteTarget>,
     request: &ChatRequest,
+    started: Instant,
     deadline: Instant,
 ) -> Result<Answer, UpstreamError> {
-    let attempt_deadline = target.attempt_deadline(deadline);
+    let attempt_deadline = target.attempt_deadline(started, deadline);
     let header_wait = Duration::from_millis(target.timeouts.headers_ms);
-    let opened =
-        crate::upstream::open(upstreams, &target, request, header_wait, attempt_deadline).await?;
+    let opened = crate::upstream::open(
+        upstreams,
+        &target,
+        request,
+        (started, header_wait),
+        attempt_deadline,
+    )
+    .await?;
     let body = crate::upstream::read_bounded(opened.response, 64 << 20, attempt_deadline)
         .await
         .map_err(|e| crate::upstream::scrub(&target, e))?;
@@ -229,8 +236,8 @@ async fn stream_chat(
     let deadline = policy.deadline;
     let req = &request;
     let upstreams = &*worker.upstreams;
-    let won = failover::run(route, policy, |target| {
-        streaming::open_until_content(upstreams, target, req, deadline)
+    let won = failover::run(route, policy, |target, started| {
+        streaming::open_until_content(upstreams, target, req, started, deadline)
     })
     .await?;
     let warnings = won.value.warnings.clone();

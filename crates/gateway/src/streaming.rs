@@ -202,15 +202,22 @@ pub async fn open_until_content(
     upstreams: &upstream::Upstreams,
     target: Arc<RouteTarget>,
     request: &switchyard_core::ChatRequest,
+    started: Instant,
     deadline: Instant,
 ) -> Result<Prelude, UpstreamError> {
     let t = target.timeouts;
-    let started = Instant::now();
-    let attempt_deadline = target.attempt_deadline(deadline);
+    let attempt_deadline = target.attempt_deadline(started, deadline);
     // Headers must come before the first token can, so that bound applies to them too.
     let header_wait = std::time::Duration::from_millis(t.headers_ms.min(t.first_token_ms));
     let deadlines = Deadlines::start(t.stream(), attempt_deadline);
-    let opened = upstream::open(upstreams, &target, request, header_wait, attempt_deadline).await?;
+    let opened = upstream::open(
+        upstreams,
+        &target,
+        request,
+        (started, header_wait),
+        attempt_deadline,
+    )
+    .await?;
     let warnings = opened.warnings;
     let mut stream = UpstreamStream::new(&target, opened.response, deadlines);
     let mut held = Vec::new();

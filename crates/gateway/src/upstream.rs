@@ -41,13 +41,14 @@ pub struct Opened {
     pub warnings: Vec<String>,
 }
 
-/// Sends `request` to `target` and waits for 2xx response headers, within the target's
-/// headers timeout and `deadline`. A non-2xx answer is read (bounded) and classified.
+/// Sends `request` to `target` and waits for 2xx response headers, within `header_wait` of
+/// the attempt's start and before `deadline`. A non-2xx answer is read (bounded) and
+/// classified.
 pub async fn open(
     upstreams: &Upstreams,
     target: &RouteTarget,
     request: &ChatRequest,
-    header_wait: Duration,
+    (started, header_wait): (Instant, Duration),
     deadline: Instant,
 ) -> Result<Opened, UpstreamError> {
     let built = target
@@ -57,7 +58,7 @@ pub async fn open(
     let send = upstreams
         .client(target)
         .send_with(target.head(request.stream), &built.body);
-    let header_deadline = (Instant::now() + header_wait).min(deadline);
+    let header_deadline = (started + header_wait).min(deadline);
     let response = match tokio::time::timeout_at(header_deadline, send).await {
         Err(_) => {
             return Err(UpstreamError::new(
