@@ -151,15 +151,15 @@ async fn handle_chat(worker: &Worker, body: Bytes) -> Result<Response, GatewayEr
         deadline,
     };
     if request.stream {
-        // Both paths are boxed so the handler's own future stays small: every
-        // connection task holds it, and the streaming path alone is several KB.
+        // Boxed so the handler's own future stays small: every connection task holds it,
+        // and the streaming path alone is several KB.
         Box::pin(stream_chat(worker, route, request, &policy)).await
     } else {
         let req = &request;
         let upstreams = &*worker.upstreams;
-        let won = Box::pin(failover::run(route, &policy, |target, started| {
+        let won = failover::run(route, &policy, |target, started| {
             complete(upstreams, target, req, started, deadline)
-        }))
+        })
         .await?;
         let attempts = won.attempt_count();
         won.permit.success();
