@@ -260,11 +260,7 @@ async fn stream_chat(
     // response head and the first chunk leave in one write (one less round of wake-ups
     // before the client's first byte).
     tokio::task::yield_now().await;
-    let mut resp = Response::new(
-        StatusCode::OK,
-        "text/event-stream",
-        ResponseBody::Stream(rx),
-    );
+    let mut resp = Response::new(StatusCode::OK, body::EVENT_STREAM, ResponseBody::Stream(rx));
     resp.append(
         http::header::CACHE_CONTROL,
         HeaderValue::from_static("no-cache"),

@@ -26,11 +26,7 @@ async fn echo(req: Incoming) -> Response {
                 tokio::task::yield_now().await;
             }
         });
-        return Response::new(
-            StatusCode::OK,
-            "text/event-stream",
-            ResponseBody::Stream(rx),
-        );
+        return Response::new(StatusCode::OK, body::EVENT_STREAM, ResponseBody::Stream(rx));
     }
     let text = format!(
         "{} {} {}",
