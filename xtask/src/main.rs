@@ -6,7 +6,7 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use xtask::bench::{self, procs::GatewayProcess, report::Report, GatewayHandle, Options};
+use xtask::bench::{self, procs::GatewayProcess, report::Report, GatewayHandle, Launcher, Options};
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "Switchyard project tasks")]
@@ -103,6 +103,11 @@ struct BenchArgs {
     /// Leave out the in-turn phase.
     #[arg(long)]
     no_interleaved: bool,
+    /// A second gateway binary (an earlier build, say), run beside the first with the same
+    /// config and driven in the in-turn phase as the `baseline` row: an A/B of two builds
+    /// measured at the same moments, which separate runs on a noisy machine are not.
+    #[arg(long, value_name = "PATH")]
+    baseline_bin: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -185,9 +190,24 @@ fn run_bench(args: BenchArgs) -> Result<ExitCode, String> {
         dir.display()
     );
     let launch = |config: &str| -> Result<Box<dyn GatewayHandle>, String> {
-        Ok(Box::new(GatewayProcess::start(&binary, &dir, config)?))
+        Ok(Box::new(GatewayProcess::start(
+            &binary, &dir, "gateway", config,
+        )?))
     };
-    let report = bench::run(&opts, &dir, &launch)?;
+    let dir_ref = dir.as_path();
+    let baseline = args.baseline_bin.as_deref().map(|bin| {
+        move |config: &str| -> Result<Box<dyn GatewayHandle>, String> {
+            Ok(Box::new(GatewayProcess::start(
+                bin, dir_ref, "baseline", config,
+            )?))
+        }
+    });
+    let report = bench::run(
+        &opts,
+        &dir,
+        &launch,
+        baseline.as_ref().map(|l| l as Launcher<'_>),
+    )?;
     print!("{}", report.table());
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;

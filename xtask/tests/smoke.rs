@@ -71,7 +71,9 @@ fn a_tiny_run_produces_every_row_without_errors() {
     let dir = std::env::temp_dir().join(format!("switchyard-bench-smoke-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let opts = Options::smoke();
-    let report = bench::run(&opts, &dir, &start_in_process).expect("the bench runs");
+    // A second in-process gateway stands in for `--baseline-bin`'s earlier build.
+    let report = bench::run(&opts, &dir, &start_in_process, Some(&start_in_process))
+        .expect("the bench runs");
     let _ = std::fs::remove_dir_all(&dir);
     println!("{}", report.table());
 
@@ -117,14 +119,15 @@ fn a_tiny_run_produces_every_row_without_errors() {
             row.name
         );
     }
-    // The in-turn phase: the same rows but failover, each with both phases, requests in
-    // both (the closed-1 part alternates, so no row can starve the others).
+    // The in-turn phase: the same rows but failover, and the baseline, each with both
+    // phases, requests in both (the closed-1 part alternates, so no row can starve the
+    // others).
     let names: Vec<&str> = report.interleaved.iter().map(|r| r.name.as_str()).collect();
     let with_nginx = report.rows[1].skipped.is_none();
     let expected: &[&str] = if with_nginx {
-        &["direct", "nginx", "switchyard plain"]
+        &["direct", "nginx", "switchyard plain", "switchyard baseline"]
     } else {
-        &["direct", "switchyard plain"]
+        &["direct", "switchyard plain", "switchyard baseline"]
     };
     assert_eq!(names, expected);
     let closed: Vec<u64> = report

@@ -147,7 +147,14 @@ targets = [{slow}]
 }
 
 /// Runs the whole benchmark. `dir` holds generated configs and logs.
-pub fn run(opts: &Options, dir: &Path, launch: Launcher<'_>) -> Result<Report, String> {
+/// Runs every phase against the gateway `launch` starts; a `baseline` gateway, if given,
+/// joins only the in-turn phase.
+pub fn run(
+    opts: &Options,
+    dir: &Path,
+    launch: Launcher<'_>,
+    baseline: Option<Launcher<'_>>,
+) -> Result<Report, String> {
     let io = |e: std::io::Error| format!("cannot start a benchmark server: {e}");
     let up = upstream::Server::start(
         upstream::Behaviour::Answer {
@@ -159,6 +166,10 @@ pub fn run(opts: &Options, dir: &Path, launch: Launcher<'_>) -> Result<Report, S
     .map_err(io)?;
     let down = upstream::Server::start(upstream::Behaviour::Unavailable, 1).map_err(io)?;
     let gateway = launch(&gateway_config(up.addr, down.addr))?;
+    let baseline = match baseline {
+        Some(start) => Some(start(&gateway_config(up.addr, down.addr))?),
+        None => None,
+    };
     let gw_pids = gateway.pids();
     let mut notes = Vec::new();
     let nginx = if !opts.nginx {
@@ -252,6 +263,13 @@ pub fn run(opts: &Options, dir: &Path, launch: Launcher<'_>) -> Result<Report, S
                 Target::new(gw, PATH, "plain"),
                 gw_pids.clone(),
             ));
+            if let Some(b) = &baseline {
+                entries.push((
+                    "switchyard baseline",
+                    Target::new(b.addr(), PATH, "plain"),
+                    b.pids(),
+                ));
+            }
             interleaved = drive_in_turn(entries, opts).await;
             added_against_direct(&mut interleaved);
         }

@@ -53,12 +53,19 @@ pub struct GatewayProcess {
 }
 
 impl GatewayProcess {
-    pub fn start(binary: &Path, dir: &Path, config: &str) -> Result<GatewayProcess, String> {
-        let config_path = dir.join("gateway.toml");
+    /// Starts `binary` on a free port; its config and log are `<label>.toml` and
+    /// `<label>.log` in `dir`.
+    pub fn start(
+        binary: &Path,
+        dir: &Path,
+        label: &str,
+        config: &str,
+    ) -> Result<GatewayProcess, String> {
+        let config_path = dir.join(format!("{label}.toml"));
         std::fs::write(&config_path, config)
             .map_err(|e| format!("{}: {e}", config_path.display()))?;
         let addr = free_addr()?;
-        let log = dir.join("gateway.log");
+        let log = dir.join(format!("{label}.log"));
         let (out, err) = log_file(&log)?;
         let mut child = Command::new(binary)
             .arg("serve")
