@@ -30,7 +30,7 @@ use http::header::{HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, HOST, TR
 use http::{HeaderMap, Request, StatusCode, Uri};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 use crate::chunked;
 
@@ -50,6 +50,8 @@ pub enum ClientError {
     Connect(String),
     /// The connection did not open within the connect timeout.
     ConnectTimeout,
+    /// No response head before the caller's deadline (connecting included).
+    HeadTimeout,
     /// The request could not be sent or no response head came back (reset, closed).
     Send(String),
     /// The response body broke off.
@@ -63,6 +65,7 @@ impl std::fmt::Display for ClientError {
         match self {
             ClientError::Connect(e) => write!(f, "connection failed: {e}"),
             ClientError::ConnectTimeout => write!(f, "connect timed out"),
+            ClientError::HeadTimeout => write!(f, "no response head before the deadline"),
             ClientError::Send(e) => write!(f, "connection failed: {e}"),
             ClientError::Body(e) => write!(f, "response broken: {e}"),
             ClientError::Url(e) => write!(f, "invalid upstream URL: {e}"),
@@ -160,33 +163,42 @@ impl Client {
     /// the pool, dropping it early closes the connection.
     pub async fn send(self: &Arc<Self>, request: Request<Bytes>) -> Result<Response, ClientError> {
         let head = RequestHead::new(request.method(), request.uri(), request.headers())?;
-        self.send_with(&head, request.body()).await
+        self.send_with(&head, request.body(), None).await
     }
 
     /// [`Client::send`] with a head made beforehand: a gateway target's URL and headers do
-    /// not change between requests, so neither does their encoding.
+    /// not change between requests, so neither does their encoding. With a `deadline`, a
+    /// response head that has not come by then (connecting included) is
+    /// [`ClientError::HeadTimeout`].
     pub async fn send_with(
         self: &Arc<Self>,
         head: &RequestHead,
         body: &[u8],
+        deadline: Option<Instant>,
     ) -> Result<Response, ClientError> {
         let (wire_head, body) = head.encode(body);
         while let Some(mut conn) = self.checkout(head.origin_id) {
-            if conn.write_request(&wire_head, body).await.is_err() {
+            match conn.exchange(&wire_head, body, deadline).await {
+                Ok(response_head) => return Ok(self.respond(conn, response_head, head.origin_id)),
                 // The server closed it as we took it; it has not seen this request.
-                continue;
+                Err(Exchange::Unsent(_)) => continue,
+                Err(Exchange::Failed(e)) => return Err(e),
             }
-            let response_head = conn.read_head().await?;
-            return Ok(self.respond(conn, response_head, head.origin_id));
         }
         // Boxed: connecting (TLS included) is a large future and a rare one; inline, its size
         // would be copied with every request's future.
-        let mut conn = Box::pin(self.connect(&head.origin)).await?;
-        conn.write_request(&wire_head, body)
-            .await
-            .map_err(|e| ClientError::Send(e.to_string()))?;
-        let response_head = conn.read_head().await?;
-        Ok(self.respond(conn, response_head, head.origin_id))
+        let connect = Box::pin(self.connect(&head.origin));
+        let mut conn = match deadline {
+            Some(deadline) => tokio::time::timeout_at(deadline, connect)
+                .await
+                .map_err(|_| ClientError::HeadTimeout)??,
+            None => connect.await?,
+        };
+        match conn.exchange(&wire_head, body, deadline).await {
+            Ok(response_head) => Ok(self.respond(conn, response_head, head.origin_id)),
+            Err(Exchange::Unsent(e)) => Err(ClientError::Send(e.to_string())),
+            Err(Exchange::Failed(e)) => Err(e),
+        }
     }
 
     fn respond(self: &Arc<Self>, conn: Conn, head: Head, origin: OriginId) -> Response {
@@ -402,10 +414,24 @@ impl AsyncWrite for Io {
     }
 }
 
-/// One connection and the bytes read from it that nobody has taken yet.
+/// One connection, the bytes read from it that nobody has taken yet, and its head timer.
 struct Conn {
     io: Io,
     buf: BytesMut,
+    /// Bounds the wait for each response head. It lives as long as the connection and is
+    /// moved on per request: tokio moves a registered timer to a later deadline with one
+    /// atomic store, where a timer per request was inserted into its wheel and removed
+    /// again every time. `None` only while [`Conn::exchange`] holds it.
+    head_timer: Option<Pin<Box<Sleep>>>,
+}
+
+/// How an exchange on a connection failed.
+enum Exchange {
+    /// The request could not be written: on a reused connection, the server closed it
+    /// before it could have read anything, so the request may go on another.
+    Unsent(std::io::Error),
+    /// After the request was written (or the deadline passed).
+    Failed(ClientError),
 }
 
 /// A parsed response head.
@@ -423,7 +449,42 @@ impl Conn {
         Conn {
             io,
             buf: BytesMut::with_capacity(READ_SIZE),
+            head_timer: None,
         }
+    }
+
+    /// Writes a request and reads its response head, before `deadline` if there is one.
+    async fn exchange(
+        &mut self,
+        head: &[u8],
+        body: &[u8],
+        deadline: Option<Instant>,
+    ) -> Result<Head, Exchange> {
+        let Some(deadline) = deadline else {
+            self.write_request(head, body)
+                .await
+                .map_err(Exchange::Unsent)?;
+            return self.read_head().await.map_err(Exchange::Failed);
+        };
+        let mut timer = match self.head_timer.take() {
+            Some(mut timer) => {
+                timer.as_mut().reset(deadline);
+                timer
+            }
+            None => Box::pin(tokio::time::sleep_until(deadline)),
+        };
+        let result = tokio::select! {
+            biased;
+            result = async {
+                self.write_request(head, body)
+                    .await
+                    .map_err(Exchange::Unsent)?;
+                self.read_head().await.map_err(Exchange::Failed)
+            } => result,
+            () = timer.as_mut() => Err(Exchange::Failed(ClientError::HeadTimeout)),
+        };
+        self.head_timer = Some(timer);
+        result
     }
 
     /// Reads what the socket has into the buffer; `Ok(0)` at end of stream. Cancel-safe:

@@ -55,12 +55,17 @@ pub async fn open(
         .provider
         .build_body(request, &target.target())
         .map_err(UpstreamError::from)?;
-    let send = upstreams
-        .client(target)
-        .send_with(target.head(request.stream), &built.body);
     let header_deadline = (started + header_wait).min(deadline);
-    let response = match tokio::time::timeout_at(header_deadline, send).await {
-        Err(_) => {
+    let response = match upstreams
+        .client(target)
+        .send_with(
+            target.head(request.stream),
+            &built.body,
+            Some(header_deadline),
+        )
+        .await
+    {
+        Err(ClientError::HeadTimeout) => {
             return Err(UpstreamError::new(
                 ErrorClass::Timeout,
                 format!(
@@ -69,8 +74,8 @@ pub async fn open(
                 ),
             ))
         }
-        Ok(Err(e)) => return Err(transport_error(&e)),
-        Ok(Ok(r)) => r,
+        Err(e) => return Err(transport_error(&e)),
+        Ok(r) => r,
     };
     let status = response.status();
     if status.is_success() {
@@ -128,7 +133,7 @@ pub async fn read_bounded(
 /// keys may sit there in user-supplied base URLs) or any header.
 pub fn transport_error(e: &ClientError) -> UpstreamError {
     let class = match e {
-        ClientError::ConnectTimeout => ErrorClass::Timeout,
+        ClientError::ConnectTimeout | ClientError::HeadTimeout => ErrorClass::Timeout,
         // Sending failed before a response: the connection was refused, reset or closed.
         ClientError::Connect(_) | ClientError::Send(_) => ErrorClass::Connect,
         ClientError::Body(_) => ErrorClass::StreamInterrupted,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use switchyard_gateway::client::{Client, ClientError};
+use switchyard_gateway::client::{Client, ClientError, RequestHead};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -78,6 +78,56 @@ async fn read_all(client: &Arc<Client>, url: &str) -> Result<Vec<u8>, ClientErro
 
 fn client() -> Arc<Client> {
     Arc::new(Client::new(Duration::from_millis(500)).unwrap())
+}
+
+/// Like [`server`], but every answer waits `delay` first.
+async fn slow_server(delay: Duration) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1/x", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        loop {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                while let Ok(1..) = sock.read(&mut buf).await {
+                    tokio::time::sleep(delay).await;
+                    let answer = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                    if sock.write_all(answer.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+/// The head timer lives with the pooled connection and is moved on for each request: a
+/// request that starts after the previous one's deadline has passed still gets its own
+/// whole wait, and one that gets no head in time fails with `HeadTimeout`.
+#[tokio::test]
+async fn each_request_on_a_pooled_connection_gets_its_own_head_deadline() {
+    let url = slow_server(Duration::from_millis(150)).await;
+    let c = client();
+    let request = post(&url);
+    let head = RequestHead::new(request.method(), request.uri(), request.headers()).unwrap();
+    for _ in 0..3 {
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(400);
+        let mut response = c
+            .send_with(&head, request.body(), Some(deadline))
+            .await
+            .unwrap();
+        assert_eq!(&response.chunk().await.unwrap().unwrap()[..], b"ok");
+        // Past the deadline just used: a timer left at it would fire at once next time.
+        tokio::time::sleep(Duration::from_millis(450)).await;
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(50);
+    let early = c.send_with(&head, request.body(), Some(deadline)).await;
+    assert!(
+        matches!(early, Err(ClientError::HeadTimeout)),
+        "{:?}",
+        early.err()
+    );
 }
 
 #[tokio::test]
