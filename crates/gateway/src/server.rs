@@ -135,9 +135,11 @@ pub async fn serve(worker: Arc<Worker>, req: Incoming) -> Response {
 
 async fn handle_chat(worker: &Worker, body: Bytes) -> Result<Response, GatewayError> {
     let gw = &worker.gw;
-    let request = OpenAiServer
-        .parse_request(None, &body)
-        .map_err(GatewayError::BadRequest)?;
+    // A match rather than `map_err(..)?`: each wrapper moved the whole request once more.
+    let request = match OpenAiServer.parse_request(None, &body) {
+        Ok(request) => request,
+        Err(e) => return Err(GatewayError::BadRequest(e)),
+    };
     // Borrowed, not cloned: a reference count both worker threads write to would bounce
     // between their caches on every request.
     let route = gw

@@ -24,12 +24,14 @@ pub const SAFETY_SETTINGS_KEY: &str = "safety_settings";
 
 /// Parses an OpenAI chat completion request. Unknown top-level keys go to `extra` verbatim.
 pub fn parse_request(body: &[u8]) -> Result<ChatRequest, UpstreamError> {
+    if let Some(request) = quick::parse_request(body) {
+        return Ok(request);
+    }
     // The quick reader checks UTF-8 as it goes; the serde readers need the whole body checked.
-    match quick::parse_request(body).or_else(|| {
-        std::str::from_utf8(body)
-            .ok()
-            .and_then(typed::parse_request)
-    }) {
+    match std::str::from_utf8(body)
+        .ok()
+        .and_then(typed::parse_request)
+    {
         Some(request) => Ok(request),
         None => exact::parse_request(body),
     }

@@ -19,9 +19,7 @@ use crate::scan::{once, Scan, Sure};
 
 /// The request, or `None` when a serde parser must decide.
 pub(super) fn parse_request(body: &[u8]) -> Option<ChatRequest> {
-    let mut s = Scan::new(body);
-    let request = s.chat_request()?;
-    s.at_end().then_some(request)
+    Scan::new(body).chat_request()
 }
 
 /// The parameters a request of this shape can have. `None` is absent or `null`, which the
@@ -49,6 +47,8 @@ struct Fields {
 }
 
 impl Scan<'_> {
+    /// The whole body (nothing may follow the object). The request is built last, once
+    /// everything is known to be sure, so that it is written once and not moved around.
     fn chat_request(&mut self) -> Sure<ChatRequest> {
         let mut seen = 0;
         let mut f = Fields::default();
@@ -137,6 +137,9 @@ impl Scan<'_> {
             }
             Some(())
         })?;
+        if !self.at_end() {
+            return None;
+        }
         let messages = f.messages.filter(|m| !m.is_empty())?;
         let stream = f.stream.unwrap_or(false);
         Some(ChatRequest {
