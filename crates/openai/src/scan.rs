@@ -44,6 +44,7 @@ fn stops(w: u64, ascii: bool) -> u64 {
 /// Where the first byte [`stops`] flags is in `bytes`, at or after `from`. Eight bytes per
 /// step: a byte-at-a-time search spent more than half of the scanner's time in string
 /// contents. Without `ascii` these are also exactly the bytes serde_json escapes.
+#[inline(always)]
 pub(crate) fn stop_at(bytes: &[u8], from: usize, ascii: bool) -> Option<usize> {
     let mut at = from;
     while let Some(word) = bytes.get(at..).and_then(<[u8]>::first_chunk::<8>) {
@@ -134,24 +135,16 @@ impl<'a> Scan<'a> {
     pub(crate) fn string(&mut self) -> Sure<(&'a [u8], bool)> {
         self.eat(b'"')?;
         let start = self.i;
-        let mut at = start;
-        while let Some(word) = self.b.get(at..).and_then(<[u8]>::first_chunk::<8>) {
-            let found = stops(u64::from_le_bytes(*word), true);
-            if found != 0 {
-                let end = at + (found.trailing_zeros() / 8) as usize;
-                if self.b.get(end) == Some(&b'"') {
-                    self.i = end + 1;
-                    return Some((self.b.get(start..end)?, false));
-                }
-                break;
-            }
-            at += 8;
+        let at = stop_at(self.b, start, true)?;
+        if self.b.get(at) == Some(&b'"') {
+            self.i = at + 1;
+            return Some((self.b.get(start..at)?, false));
         }
         self.string_rest(start, at)
     }
 
-    /// [`Self::string`] past its plain ASCII start (`start..at`): escapes, other UTF-8, and
-    /// the last few bytes of the buffer.
+    /// [`Self::string`] from its first stop that is not the closing quote (`start..at` is
+    /// plain ASCII): escapes and other UTF-8.
     #[inline(never)]
     fn string_rest(&mut self, start: usize, mut at: usize) -> Sure<(&'a [u8], bool)> {
         let mut escaped = false;
