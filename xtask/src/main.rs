@@ -189,19 +189,11 @@ fn run_bench(args: BenchArgs) -> Result<ExitCode, String> {
         binary.display(),
         dir.display()
     );
-    let launch = |config: &str| -> Result<Box<dyn GatewayHandle>, String> {
-        Ok(Box::new(GatewayProcess::start(
-            &binary, &dir, "gateway", config,
-        )?))
-    };
-    let dir_ref = dir.as_path();
-    let baseline = args.baseline_bin.as_deref().map(|bin| {
-        move |config: &str| -> Result<Box<dyn GatewayHandle>, String> {
-            Ok(Box::new(GatewayProcess::start(
-                bin, dir_ref, "baseline", config,
-            )?))
-        }
-    });
+    let launch = launcher(&binary, &dir, "gateway");
+    let baseline = args
+        .baseline_bin
+        .as_deref()
+        .map(|bin| launcher(bin, &dir, "baseline"));
     let report = bench::run(
         &opts,
         &dir,
@@ -231,6 +223,16 @@ fn run_bench(args: BenchArgs) -> Result<ExitCode, String> {
         );
         ExitCode::FAILURE
     })
+}
+
+/// Starts `binary` as a child process for each config it is given; its files are named after
+/// `label` in `dir`.
+fn launcher<'a>(
+    binary: &'a Path,
+    dir: &'a Path,
+    label: &'a str,
+) -> impl Fn(&str) -> Result<Box<dyn GatewayHandle>, String> + 'a {
+    move |config| Ok(Box::new(GatewayProcess::start(binary, dir, label, config)?))
 }
 
 fn read_report(path: &Path) -> Result<Report, String> {

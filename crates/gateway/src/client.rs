@@ -460,30 +460,30 @@ impl Conn {
         body: &[u8],
         deadline: Option<Instant>,
     ) -> Result<Head, Exchange> {
-        let Some(deadline) = deadline else {
-            self.write_request(head, body)
-                .await
-                .map_err(Exchange::Unsent)?;
-            return self.read_head().await.map_err(Exchange::Failed);
-        };
-        let mut timer = match self.head_timer.take() {
+        let mut timer = deadline.map(|deadline| match self.head_timer.take() {
             Some(mut timer) => {
                 timer.as_mut().reset(deadline);
                 timer
             }
             None => Box::pin(tokio::time::sleep_until(deadline)),
+        });
+        let work = async {
+            self.write_request(head, body)
+                .await
+                .map_err(Exchange::Unsent)?;
+            self.read_head().await.map_err(Exchange::Failed)
         };
-        let result = tokio::select! {
-            biased;
-            result = async {
-                self.write_request(head, body)
-                    .await
-                    .map_err(Exchange::Unsent)?;
-                self.read_head().await.map_err(Exchange::Failed)
-            } => result,
-            () = timer.as_mut() => Err(Exchange::Failed(ClientError::HeadTimeout)),
+        let result = match timer.as_mut() {
+            None => work.await,
+            Some(timer) => tokio::select! {
+                biased;
+                result = work => result,
+                () = timer.as_mut() => Err(Exchange::Failed(ClientError::HeadTimeout)),
+            },
         };
-        self.head_timer = Some(timer);
+        if timer.is_some() {
+            self.head_timer = timer;
+        }
         result
     }
 

@@ -207,7 +207,8 @@ async fn complete(
         upstreams,
         &target,
         request,
-        (started, header_wait),
+        started,
+        header_wait,
         attempt_deadline,
     )
     .await?;

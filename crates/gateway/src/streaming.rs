@@ -214,7 +214,8 @@ pub async fn open_until_content(
         upstreams,
         &target,
         request,
-        (started, header_wait),
+        started,
+        header_wait,
         attempt_deadline,
     )
     .await?;

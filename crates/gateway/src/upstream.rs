@@ -48,7 +48,8 @@ pub async fn open(
     upstreams: &Upstreams,
     target: &RouteTarget,
     request: &ChatRequest,
-    (started, header_wait): (Instant, Duration),
+    started: Instant,
+    header_wait: Duration,
     deadline: Instant,
 ) -> Result<Opened, UpstreamError> {
     let built = target

@@ -165,9 +165,10 @@ pub fn run(
     )
     .map_err(io)?;
     let down = upstream::Server::start(upstream::Behaviour::Unavailable, 1).map_err(io)?;
-    let gateway = launch(&gateway_config(up.addr, down.addr))?;
+    let config = gateway_config(up.addr, down.addr);
+    let gateway = launch(&config)?;
     let baseline = match baseline {
-        Some(start) => Some(start(&gateway_config(up.addr, down.addr))?),
+        Some(start) => Some(start(&config)?),
         None => None,
     };
     let gw_pids = gateway.pids();
