@@ -8,6 +8,11 @@
 #
 # Needs: valgrind, nginx, wrk, curl (Debian: apt-get install valgrind nginx-light wrk curl).
 # Usage: benchmarks/instructions.sh [GATEWAY_BIN] [SECONDS]
+#   CACHE=1 also simulates the caches and branch predictor (callgrind --cache-sim --branch-sim)
+#   and prints, per request, first-level instruction and data cache misses and mispredicted
+#   branches: what an instruction count alone does not show. The simulation sees user space
+#   only (the kernel's own cache traffic between requests is not in it), so read the figures
+#   as a comparison between the rows, not as what the hardware does.
 #   GATEWAY_BIN defaults to target/release/switchyard (build it first:
 #   cargo build --release -p switchyard-gateway). Under valgrind everything runs ~50x slower,
 #   so a few seconds give thousands of requests.
@@ -107,7 +112,9 @@ count() {
   local name=$1 url=$2 lua=$3
   shift 3
   local out="$dir/${name// /-}.callgrind"
-  valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out" "$@" \
+  local sim=()
+  [ -n "${CACHE:-}" ] && sim=(--cache-sim=yes --branch-sim=yes)
+  valgrind --tool=callgrind "${sim[@]}" --instr-atstart=no --callgrind-out-file="$out" "$@" \
     >"$dir/${name// /-}.log" 2>&1 &
   local vp=$!
   pids+=($vp)
@@ -131,8 +138,18 @@ count() {
     echo "$report" >&2
     exit 1
   fi
-  ir=$(cat "$out"* | awk '/^(summary|totals):/ {print $2}' | sort -n | tail -1)
-  printf '%-28s %9d requests %12d instructions/request\n' "$name" "$n" $((ir / n))
+  # The busiest of the profile's parts (the worker thread's); its counts follow the
+  # `events:` line's order: Ir Dr Dw I1mr D1mr D1mw ILmr DLmr DLmw Bc Bcm Bi Bim with CACHE=1.
+  local totals
+  totals=$(cat "$out"* | awk '/^(summary|totals):/' | sort -k2 -n | tail -1)
+  if [ -n "${CACHE:-}" ]; then
+    echo "$totals" | awk -v name="$name" -v n="$n" '{
+      printf "%-28s %9d requests %8d instructions %6d I1 misses %5d D1 misses %5d mispredicts /request\n",
+        name, n, $2 / n, $5 / n, ($6 + $7) / n, ($12 + $14) / n }'
+  else
+    echo "$totals" | awk -v name="$name" -v n="$n" '{
+      printf "%-28s %9d requests %12d instructions/request\n", name, n, $2 / n }'
+  fi
 }
 
 count "nginx hop" "http://127.0.0.1:18183/v1/chat/completions" "$dir/plain.lua" \
