@@ -88,8 +88,31 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM, the signal service managers and container
+/// runtimes stop a process with: either starts a graceful stop, in which requests already
+/// being answered are finished. Without a SIGTERM handler the process would die at once and
+/// cut them off.
 async fn shutdown_signal() {
-    let _ = tokio::signal::ctrl_c().await;
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!("cannot watch for SIGTERM ({e}); only Ctrl-C stops gracefully");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 fn load(path: &PathBuf) -> Result<switchyard_gateway::Config, String> {
