@@ -1,5 +1,5 @@
 //! Project tasks: `cargo xtask bench [--quick] [--json FILE] [--compare FILE] ...`,
-//! `cargo xtask schemas [--check]`, `cargo xtask fixtures [--check]`.
+//! `cargo xtask pgo`, `cargo xtask schemas [--check]`, `cargo xtask fixtures [--check]`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -19,6 +19,10 @@ struct Cli {
 enum Task {
     /// Measure the gateway against a direct connection and one nginx hop (see BENCHMARKS.md).
     Bench(Box<BenchArgs>),
+    /// Build the gateway with profile-guided optimisation: an instrumented build, trained on
+    /// the bench workload and the Anthropic and Gemini mocks, then rebuilt with the profile
+    /// (needs llvm-profdata; writes target/pgo/switchyard).
+    Pgo,
     /// Regenerate `schemas/` from the code (`--check`: fail if they drift instead).
     Schemas {
         #[arg(long)]
@@ -114,6 +118,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Task::Bench(args) => run_bench(*args),
+        Task::Pgo => {
+            let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+            xtask::pgo::run(&root).map(|bin| {
+                println!("{}", bin.display());
+                ExitCode::SUCCESS
+            })
+        }
         // The generators live in the tests that check them, so generation and the drift check
         // can never disagree.
         Task::Schemas { check } => cargo_test(

@@ -97,7 +97,21 @@ impl GatewayHandle for GatewayProcess {
 }
 
 impl Drop for GatewayProcess {
+    /// A graceful stop (SIGTERM), as a service manager would: the process exits normally, so
+    /// what it writes at exit is written (an instrumented build's profile, for `xtask pgo`).
+    /// Killed if it has not exited after 10 s.
     fn drop(&mut self) {
+        let asked = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        let started = Instant::now();
+        while asked && started.elapsed() < Duration::from_secs(10) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
