@@ -488,6 +488,13 @@ pub fn now_secs() -> u64 {
         .unwrap_or(0)
 }
 
+/// How much later than the recent median a first token must come, besides being 3x as late,
+/// before a completed stream counts against the target's breaker. Without it a fast upstream
+/// (a median under a millisecond) would have its breaker opened by scheduling jitter of a
+/// few milliseconds; against a cloud provider's median of hundreds of milliseconds the ratio
+/// decides alone.
+const SLOW_FIRST_TOKEN_MARGIN: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// How fast one attempt's stream went, to tell a slow success from a healthy one.
 struct Speed {
     first_content: Instant,
@@ -505,9 +512,10 @@ impl Speed {
     }
 
     /// Why this completed stream still counts as a (soft) failure, if it does: a first token
-    /// slower than 3x the target's recent median, or output below its tokens/s floor.
+    /// slower than 3x the target's recent median and at least [`SLOW_FIRST_TOKEN_MARGIN`]
+    /// over it, or output below its tokens/s floor.
     fn soft_failure(&self, target: &RouteTarget, ttft: std::time::Duration) -> Option<String> {
-        if target.ttft.is_outlier(ttft, 3.0) {
+        if target.ttft.is_outlier(ttft, 3.0, SLOW_FIRST_TOKEN_MARGIN) {
             return Some(format!(
                 "its first token took {} ms, over 3x the recent median",
                 ttft.as_millis()

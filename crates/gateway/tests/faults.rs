@@ -527,6 +527,65 @@ async fn a_slow_stream_completes_but_counts_against_the_breaker() {
     assert_eq!(h.mocks[0].request_count(), 1);
 }
 
+/// Two OpenAI mocks, a breaker that opens on one failure, and enough fast streams through the
+/// primary that its recent first-token median is known (a few ms at most on loopback).
+async fn breaker_pair_with_a_fast_median() -> Harness {
+    let h = harness_targets(
+        &[
+            (Wire::OpenAi, "primary", ""),
+            (Wire::OpenAi, "fallback", ""),
+        ],
+        "[breaker]\nfailure_threshold = 1\ncooldown_ms = 60000\njitter = 0.0\n",
+        |c| c.reply = Some(CANON.into()),
+    )
+    .await;
+    for _ in 0..8 {
+        let (st, headers, _) = h.chat_stream(stream_req("x")).await;
+        assert_eq!(st, 200);
+        assert_eq!(header(&headers, "x-switchyard-target"), "primary");
+    }
+    h
+}
+
+// A first token tens of times the median but only tens of ms late is jitter, not a sick
+// provider: the stream does not count against the breaker.
+#[tokio::test]
+async fn a_first_token_a_little_late_against_a_fast_median_is_not_slow() {
+    let h = breaker_pair_with_a_fast_median().await;
+    h.fault(0, Fault::StallAfter { chunks: 0, ms: 40 }, 1);
+    let (st, headers, payloads) = h.chat_stream(stream_req("x")).await;
+    assert_eq!(st, 200);
+    assert_eq!(stream_text(&payloads), CANON);
+    assert_eq!(header(&headers, "x-switchyard-target"), "primary");
+    let (_, headers, _) = h.chat_stream(stream_req("x")).await;
+    assert_eq!(
+        header(&headers, "x-switchyard-target"),
+        "primary",
+        "the breaker stayed closed"
+    );
+}
+
+// A first token well over 3x the median and over the margin still counts against the breaker.
+#[tokio::test]
+async fn a_first_token_far_later_than_the_median_counts_against_the_breaker() {
+    let h = breaker_pair_with_a_fast_median().await;
+    h.fault(0, Fault::StallAfter { chunks: 0, ms: 300 }, 1);
+    let (st, headers, payloads) = h.chat_stream(stream_req("x")).await;
+    assert_eq!(st, 200);
+    assert_eq!(
+        stream_text(&payloads),
+        CANON,
+        "the late answer is delivered whole"
+    );
+    assert_eq!(header(&headers, "x-switchyard-target"), "primary");
+    let (_, headers, _) = h.chat_stream(stream_req("x")).await;
+    assert_eq!(
+        header(&headers, "x-switchyard-target"),
+        "fallback",
+        "breaker opened by the slow first token"
+    );
+}
+
 // S02 on the last target: one jittered back-off, then a clean 429 — never a tight loop.
 #[tokio::test]
 async fn s02_persistent_429_on_the_last_target_backs_off_once() {

@@ -42,9 +42,13 @@ impl LatencyWindow {
         Some(v[v.len() / 2])
     }
 
-    /// True when `d` is more than `factor` times the current median.
-    pub fn is_outlier(&self, d: Duration, factor: f64) -> bool {
-        self.median().is_some_and(|m| d > m.mul_f64(factor))
+    /// True when `d` is more than `factor` times the current median and also at least
+    /// `margin` over it. The margin keeps a ratio from judging noise: against a median of
+    /// half a millisecond (a fast local upstream), 2 ms is four times slower but no sign of
+    /// a sick provider.
+    pub fn is_outlier(&self, d: Duration, factor: f64, margin: Duration) -> bool {
+        self.median()
+            .is_some_and(|m| d > m.mul_f64(factor) && d >= m.saturating_add(margin))
     }
 }
 
@@ -64,11 +68,27 @@ mod tests {
         w.record(Duration::from_millis(10));
         w.record(Duration::from_millis(10));
         assert_eq!(w.median(), None);
-        assert!(!w.is_outlier(Duration::from_secs(100), 3.0));
+        assert!(!w.is_outlier(Duration::from_secs(100), 3.0, Duration::ZERO));
         w.record(Duration::from_millis(40));
         assert_eq!(w.median(), Some(Duration::from_millis(10)));
-        assert!(w.is_outlier(Duration::from_millis(31), 3.0));
-        assert!(!w.is_outlier(Duration::from_millis(30), 3.0));
+        assert!(w.is_outlier(Duration::from_millis(31), 3.0, Duration::ZERO));
+        assert!(!w.is_outlier(Duration::from_millis(30), 3.0, Duration::ZERO));
+    }
+
+    #[test]
+    fn a_small_excess_is_no_outlier_however_large_the_ratio() {
+        let w = LatencyWindow::new(8, 1);
+        w.record(Duration::from_micros(500));
+        let margin = Duration::from_millis(100);
+        // Forty times the median, but only 19.5 ms over it.
+        assert!(!w.is_outlier(Duration::from_millis(20), 3.0, margin));
+        assert!(!w.is_outlier(Duration::from_micros(100_499), 3.0, margin));
+        assert!(w.is_outlier(Duration::from_micros(100_500), 3.0, margin));
+        // With a slow median the ratio decides: 1 s over a 1 s median is only twice it.
+        let slow = LatencyWindow::new(8, 1);
+        slow.record(Duration::from_secs(1));
+        assert!(!slow.is_outlier(Duration::from_secs(2), 3.0, margin));
+        assert!(slow.is_outlier(Duration::from_millis(3_001), 3.0, margin));
     }
 
     #[test]
