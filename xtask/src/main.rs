@@ -1,5 +1,5 @@
-//! Project tasks: `cargo xtask bench [--quick] [--json FILE] [--compare FILE] ...`,
-//! `cargo xtask pgo`, `cargo xtask schemas [--check]`, `cargo xtask fixtures [--check]`.
+//! Project tasks: `cargo xtask bench [--quick] [--pgo] [--json FILE] [--compare FILE] ...`,
+//! `cargo xtask pgo [--fixtures-only]`, `cargo xtask schemas [--check]`, `cargo xtask fixtures [--check]`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -20,9 +20,15 @@ enum Task {
     /// Measure the gateway against a direct connection and one nginx hop (see BENCHMARKS.md).
     Bench(Box<BenchArgs>),
     /// Build the gateway with profile-guided optimisation: an instrumented build, trained on
-    /// the bench workload and the Anthropic and Gemini mocks, then rebuilt with the profile
+    /// the bench workload and the fixture requests through the mock providers, then rebuilt with the profile
     /// (needs llvm-profdata; writes target/pgo/switchyard).
-    Pgo,
+    Pgo {
+        /// Train on the fixture requests only, never the benchmark's request, and write
+        /// target/pgo/switchyard-fixtures-only: shows whether the profile is fitted to the
+        /// benchmark.
+        #[arg(long)]
+        fixtures_only: bool,
+    },
     /// Regenerate `schemas/` from the code (`--check`: fail if they drift instead).
     Schemas {
         #[arg(long)]
@@ -97,6 +103,11 @@ struct BenchArgs {
     /// Use this gateway binary instead of building it (`cargo build --release`).
     #[arg(long, value_name = "PATH")]
     gateway_bin: Option<PathBuf>,
+    /// Measure the profile-guided build (`cargo xtask pgo`, run first) as the gateway, with
+    /// the plain release build beside it as the `baseline` row unless `--baseline-bin` names
+    /// another.
+    #[arg(long, conflicts_with = "gateway_bin")]
+    pgo: bool,
     /// Leave out the nginx row even if nginx is installed.
     #[arg(long)]
     no_nginx: bool,
@@ -118,9 +129,14 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Task::Bench(args) => run_bench(*args),
-        Task::Pgo => {
+        Task::Pgo { fixtures_only } => {
             let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-            xtask::pgo::run(&root).map(|bin| {
+            let training = if fixtures_only {
+                xtask::pgo::Training::FixturesOnly
+            } else {
+                xtask::pgo::Training::Full
+            };
+            xtask::pgo::run(&root, training).map(|bin| {
                 println!("{}", bin.display());
                 ExitCode::SUCCESS
             })
@@ -189,9 +205,20 @@ fn run_bench(args: BenchArgs) -> Result<ExitCode, String> {
         Some(path) => Some(read_report(path)?),
         None => None,
     };
-    let binary = match args.gateway_bin {
-        Some(b) => b,
-        None => build_gateway()?,
+    let (binary, baseline_bin) = if args.pgo {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let pgo = xtask::pgo::run(&root, xtask::pgo::Training::Full)?;
+        let baseline = match args.baseline_bin {
+            Some(b) => b,
+            None => build_gateway()?,
+        };
+        (pgo, Some(baseline))
+    } else {
+        let binary = match args.gateway_bin {
+            Some(b) => b,
+            None => build_gateway()?,
+        };
+        (binary, args.baseline_bin)
     };
     let dir = std::env::temp_dir().join(format!("switchyard-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -201,8 +228,7 @@ fn run_bench(args: BenchArgs) -> Result<ExitCode, String> {
         dir.display()
     );
     let launch = launcher(&binary, &dir, "gateway");
-    let baseline = args
-        .baseline_bin
+    let baseline = baseline_bin
         .as_deref()
         .map(|bin| launcher(bin, &dir, "baseline"));
     let report = bench::run(

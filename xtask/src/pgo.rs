@@ -4,10 +4,13 @@
 //!    explicitly so that `RUSTFLAGS` reach only the target's code, not build scripts and
 //!    proc macros (which would otherwise write profiles of their own while compiling).
 //! 2. Trains it: the benchmark's quick run (plain, failover, open loop, streams, the long
-//!    run) against the OpenAI-format bench upstream, then plain and streamed requests
-//!    through the Anthropic and Gemini translations against the built-in mock providers,
-//!    so that no provider's path is left cold. Every process is stopped with SIGTERM, which
-//!    lets the profile runtime write its counts at exit.
+//!    run) against the OpenAI-format bench upstream, then the benchmark's request and every
+//!    fixture request (`fixtures/openai/*/request.json`: tools, images, several turns,
+//!    structured output) plain and streamed through the OpenAI, Anthropic and Gemini
+//!    translations against the binary's own mock providers, so that no provider's path is
+//!    left cold. Every process is stopped with SIGTERM, which lets the profile runtime write
+//!    its counts at exit. `--fixtures-only` trains on the fixture requests alone, to check
+//!    that the profile helps requests it was not trained on (the benchmark's).
 //! 3. Merges the raw profiles with `llvm-profdata`.
 //! 4. Builds again with `-Cprofile-use`.
 
@@ -63,7 +66,7 @@ fn versioned_newest_first(dir: &Path) -> Vec<PathBuf> {
             bin.is_file().then_some((version, bin))
         })
         .collect();
-    found.sort_by(|a, b| b.0.cmp(&a.0));
+    found.sort_by_key(|b| std::cmp::Reverse(b.0));
     found.into_iter().map(|(_, p)| p).collect()
 }
 
@@ -168,51 +171,136 @@ impl Drop for Mock {
     }
 }
 
-/// Plain and streamed requests through the Anthropic and Gemini translations.
-fn train_translations(binary: &Path, dir: &Path) -> Result<(), String> {
-    let anthropic = Mock::start(binary, "anthropic", dir)?;
-    let gemini = Mock::start(binary, "gemini", dir)?;
-    let config = format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
+/// What the training sends besides the benchmark's own run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Training {
+    /// The benchmark's quick run, then every fixture request through each mock provider.
+    Full,
+    /// The fixture requests through the mock providers only: never the benchmark's request
+    /// or its upstream, so that measuring the result with `cargo xtask bench` shows whether
+    /// the profile helps requests it was not trained on.
+    FixturesOnly,
+}
 
-[models.anthropic]
-targets = [{{ name = "anthropic", provider = "anthropic", base_url = "http://{}", api_key = "sk-train", model = "claude-train" }}]
+/// The OpenAI-format requests in `fixtures/openai/*/request.json` (tools, images, several
+/// turns, structured output, ...), with the directory each came from.
+fn fixture_requests(root: &Path) -> Result<Vec<(String, serde_json::Value)>, String> {
+    let dir = root.join("fixtures").join("openai");
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))? {
+        let case = entry.map_err(|e| e.to_string())?.path();
+        let file = case.join("request.json");
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            continue;
+        };
+        let body: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+        let name = case
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        found.push((name, body));
+    }
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    if found.is_empty() {
+        return Err(format!("no fixture requests under {}", dir.display()));
+    }
+    Ok(found)
+}
 
-[models.gemini]
-targets = [{{ name = "gemini", provider = "gemini", base_url = "http://{}", api_key = "train", model = "gemini-train" }}]
-"#,
-        anthropic.addr, gemini.addr
-    );
-    let gateway = GatewayProcess::start(binary, dir, "pgo-translations", &config)?;
+/// The providers trained through the built-in mocks: every translation the binary ships
+/// that has a mock, so no provider's path is left cold.
+const MOCKED: [&str; 3] = ["openai", "anthropic", "gemini"];
+
+/// Plain and streamed requests through each mocked provider: the benchmark's small request
+/// (unless `training` leaves it out), then each fixture request.
+fn train_providers(
+    binary: &Path,
+    root: &Path,
+    dir: &Path,
+    training: Training,
+) -> Result<(), String> {
+    let mocks = MOCKED
+        .iter()
+        .map(|p| Mock::start(binary, p, dir))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut config = String::from("[server]\nlisten = \"127.0.0.1:0\"\n");
+    for (provider, mock) in MOCKED.iter().zip(&mocks) {
+        // The OpenAI adapter's base URL includes the version; the others add their own.
+        let base = match *provider {
+            "openai" => format!("http://{}/v1", mock.addr),
+            _ => format!("http://{}", mock.addr),
+        };
+        config.push_str(&format!(
+            "\n[models.{provider}]\ntargets = [{{ name = \"{provider}\", provider = \"{provider}\", \
+             base_url = \"{base}\", api_key = \"train\", model = \"{provider}-train\" }}]\n"
+        ));
+    }
+    let fixtures = fixture_requests(root)?;
+    let gateway = GatewayProcess::start(binary, dir, "pgo-providers", &config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the training runtime: {e}"))?;
     runtime.block_on(async {
-        for model in ["anthropic", "gemini"] {
-            let target = load::Target::new(gateway.addr(), "/v1/chat/completions", model);
-            let plain = load::closed_count(&target, 4, 5_000).await;
-            let streams = load::streams(&target, 300).await;
-            let errors = plain.errors + streams.errors;
-            if errors > 0 {
-                let first = plain
-                    .first_error
-                    .or(streams.first_error)
-                    .unwrap_or_default();
-                return Err(format!(
-                    "training through {model}: {errors} requests failed, first: {first}"
-                ));
+        for provider in MOCKED {
+            if training == Training::Full {
+                let target = load::Target::new(gateway.addr(), "/v1/chat/completions", provider);
+                exercise(&target, provider, BENCH, 5_000, 300).await?;
             }
-            eprintln!(
-                "pgo: {model}: {} plain requests, {} streams",
-                plain.requests, streams.streams
-            );
+            for (name, body) in &fixtures {
+                let target =
+                    load::Target::with_body(gateway.addr(), "/v1/chat/completions", provider, body);
+                exercise(&target, provider, name, 500, 50).await?;
+            }
         }
         Ok(())
     })
+}
+
+const BENCH: &str = "bench request";
+
+/// `plain` requests at 4 connections, then `streams` streams; any failure fails the
+/// training (but for a fixture its provider refuses every time), since a request that fails
+/// trains the error path instead of the one it names.
+async fn exercise(
+    target: &std::sync::Arc<load::Target>,
+    provider: &str,
+    name: &str,
+    plain: u64,
+    streams: u64,
+) -> Result<(), String> {
+    let answered = load::closed_count(target, 4, plain).await;
+    let streamed = load::streams(target, streams).await;
+    let errors = answered.errors + streamed.errors;
+    let first = answered
+        .first_error
+        .clone()
+        .or(streamed.first_error.clone());
+    // A fixture a provider cannot take (Anthropic has no `n`, say) is turned away with a 400
+    // every time: that refusal is a real path too, trained as such.
+    let refused = first
+        .as_deref()
+        .is_some_and(|e| e.starts_with("status 400"));
+    if refused && errors == answered.requests + streamed.streams && name != BENCH {
+        eprintln!("pgo: {provider}: {name}: refused with 400, as it should be");
+        return Ok(());
+    }
+    if errors > 0 {
+        let first = answered
+            .first_error
+            .or(streamed.first_error)
+            .unwrap_or_default();
+        return Err(format!(
+            "training {name} through {provider}: {errors} requests failed, first: {first}"
+        ));
+    }
+    eprintln!(
+        "pgo: {provider}: {name}: {} plain requests, {} streams",
+        answered.requests, streamed.streams
+    );
+    Ok(())
 }
 
 const NO_PROFDATA: &str = "no llvm-profdata found: set LLVM_PROFDATA, or install one as new \
@@ -243,8 +331,9 @@ fn merge(tools: &[PathBuf], raws: &[PathBuf], out: &Path) -> Result<(), String> 
     Err(NO_PROFDATA.into())
 }
 
-/// Runs the whole pipeline; returns the profile-guided binary (`target/pgo/switchyard`).
-pub fn run(root: &Path) -> Result<PathBuf, String> {
+/// Runs the whole pipeline; returns the profile-guided binary (`target/pgo/switchyard`, or
+/// `target/pgo/switchyard-fixtures-only`).
+pub fn run(root: &Path, training: Training) -> Result<PathBuf, String> {
     let (triple, sysroot) = host_and_sysroot()?;
     let tools = llvm_profdata_candidates(sysroot.as_deref());
     if tools.is_empty() {
@@ -272,20 +361,22 @@ pub fn run(root: &Path) -> Result<PathBuf, String> {
             config,
         )?))
     };
-    let opts = Options {
-        nginx: false,
-        interleaved: false,
-        ..Options::quick()
-    };
-    let report = bench::run(&opts, &dir, &launch, None)?;
-    if report.total_errors() > 0 {
-        return Err(format!(
-            "the training run had {} failed requests (logs in {})",
-            report.total_errors(),
-            dir.display()
-        ));
+    if training == Training::Full {
+        let opts = Options {
+            nginx: false,
+            interleaved: false,
+            ..Options::quick()
+        };
+        let report = bench::run(&opts, &dir, &launch, None)?;
+        if report.total_errors() > 0 {
+            return Err(format!(
+                "the training run had {} failed requests (logs in {})",
+                report.total_errors(),
+                dir.display()
+            ));
+        }
     }
-    train_translations(&instrumented, &dir)?;
+    train_providers(&instrumented, root, &dir, training)?;
 
     let raws: Vec<PathBuf> = std::fs::read_dir(&raw)
         .map_err(|e| format!("{}: {e}", raw.display()))?
@@ -308,7 +399,10 @@ pub fn run(root: &Path) -> Result<PathBuf, String> {
         &triple,
         &format!("-Cprofile-use={}", merged.display()),
     )?;
-    let out = pgo.join("switchyard");
+    let out = pgo.join(match training {
+        Training::Full => "switchyard",
+        Training::FixturesOnly => "switchyard-fixtures-only",
+    });
     std::fs::copy(&optimized, &out).map_err(|e| format!("{}: {e}", out.display()))?;
     Ok(out)
 }

@@ -71,19 +71,32 @@ struct Timing {
 impl Target {
     /// `model` goes into the request body (a route alias for the gateway).
     pub fn new(addr: SocketAddr, path: &str, model: &str) -> Arc<Target> {
+        let body = serde_json::json!({
+            "model": model,
+            "messages": [
+                {"role": "system", "content": "You are a helpful assistant."},
+                {"role": "user", "content": "Say hello to the benchmark."}
+            ],
+            "max_tokens": 64,
+        });
+        Target::with_body(addr, path, model, &body)
+    }
+
+    /// Sends `body` (a chat completion request) with its `model` set to `model` and its
+    /// `stream` set as each request needs.
+    pub fn with_body(
+        addr: SocketAddr,
+        path: &str,
+        model: &str,
+        body: &serde_json::Value,
+    ) -> Arc<Target> {
         let body = |stream: bool| {
-            Bytes::from(
-                serde_json::json!({
-                    "model": model,
-                    "messages": [
-                        {"role": "system", "content": "You are a helpful assistant."},
-                        {"role": "user", "content": "Say hello to the benchmark."}
-                    ],
-                    "max_tokens": 64,
-                    "stream": stream,
-                })
-                .to_string(),
-            )
+            let mut body = body.clone();
+            if let Some(fields) = body.as_object_mut() {
+                fields.insert("model".into(), model.into());
+                fields.insert("stream".into(), stream.into());
+            }
+            Bytes::from(body.to_string())
         };
         Arc::new(Target {
             addr,
