@@ -78,6 +78,17 @@ fn a_tiny_run_produces_every_row_without_errors() {
     println!("{}", report.table());
 
     assert_eq!(report.total_errors(), 0, "notes: {:#?}", report.notes);
+    if cfg!(target_os = "linux") {
+        // The noise gauge: how much CPU the host's other guests took while we measured.
+        assert!(report
+            .host
+            .steal_percent_rows
+            .is_some_and(|p| (0.0..=100.0).contains(&p)));
+        assert!(report
+            .host
+            .steal_percent_in_turn
+            .is_some_and(|p| (0.0..=100.0).contains(&p)));
+    }
     let names: Vec<&str> = report.rows.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(
         names,

@@ -23,7 +23,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use load::Target;
-use report::{percentile, GatewayFigures, PhaseFigures, Report, Row, Settings, StreamFigures};
+use report::{
+    percentile, GatewayFigures, HostFigures, PhaseFigures, Report, Row, Settings, StreamFigures,
+};
 
 /// A running gateway, however it was started.
 pub trait GatewayHandle {
@@ -199,6 +201,8 @@ pub fn run(
         figures.idle_rss_kb = gw_pids.as_deref().and_then(|p| proc::status_kb(p, "VmRSS"));
 
         const PATH: &str = "/v1/chat/completions";
+        let mut host = HostFigures::default();
+        let rows_started = proc::HostCpu::now();
         let mut rows = Vec::new();
         rows.push(
             drive(
@@ -248,8 +252,14 @@ pub fn run(
             .await,
         );
         added_against_direct(&mut rows);
+        let steal_since = |from: Option<proc::HostCpu>| {
+            from.zip(proc::HostCpu::now())
+                .and_then(|(from, to)| to.steal_percent_since(&from))
+        };
+        host.steal_percent_rows = steal_since(rows_started);
 
         let mut interleaved = Vec::new();
+        let in_turn_started = proc::HostCpu::now();
         if opts.interleaved {
             let mut entries = vec![("direct", Target::new(up.addr, PATH, "bench-model"), None)];
             if let Ok(n) = &nginx {
@@ -273,6 +283,7 @@ pub fn run(
             }
             interleaved = in_turn_on_one_thread(entries, opts)?;
             added_against_direct(&mut interleaved);
+            host.steal_percent_in_turn = steal_since(in_turn_started);
         }
         figures.peak_rss_kb = gw_pids.as_deref().and_then(|p| proc::status_kb(p, "VmHWM"));
 
@@ -334,6 +345,7 @@ pub fn run(
             rows,
             interleaved,
             gateway: figures,
+            host,
             notes,
         })
     })

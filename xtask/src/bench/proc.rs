@@ -21,6 +21,45 @@ pub fn cpu_seconds(pids: &[u32]) -> Option<f64> {
     Some(total)
 }
 
+/// The host's CPU time so far, all CPUs together, from the first line of /proc/stat: the
+/// total and the part stolen by the hypervisor for other guests.
+#[derive(Debug, Clone, Copy)]
+pub struct HostCpu {
+    total_ticks: u64,
+    steal_ticks: u64,
+}
+
+impl HostCpu {
+    pub fn now() -> Option<HostCpu> {
+        parse_host_cpu(&std::fs::read_to_string("/proc/stat").ok()?)
+    }
+
+    /// The share of the CPU time since `earlier` that was stolen, in percent. Steal is time
+    /// our runnable threads waited for a physical CPU: on a VM with busy neighbours it is
+    /// what turns tails and CPU figures into noise.
+    pub fn steal_percent_since(&self, earlier: &HostCpu) -> Option<f64> {
+        let total = self.total_ticks.checked_sub(earlier.total_ticks)?;
+        let steal = self.steal_ticks.checked_sub(earlier.steal_ticks)?;
+        (total > 0).then(|| steal as f64 * 100.0 / total as f64)
+    }
+}
+
+/// `cpu  user nice system idle iowait irq softirq steal guest guest_nice`; guest time is
+/// already counted in user, so it is left out of the total.
+fn parse_host_cpu(stat: &str) -> Option<HostCpu> {
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let fields: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .map(|f| f.parse().ok())
+        .collect::<Option<_>>()?;
+    Some(HostCpu {
+        total_ticks: fields.iter().sum(),
+        steal_ticks: *fields.get(7)?,
+    })
+}
+
 /// A `kB` field of /proc/<pid>/status, summed over `pids` (e.g. `VmRSS`, `VmHWM`).
 pub fn status_kb(pids: &[u32], field: &str) -> Option<u64> {
     let mut total = 0;
@@ -86,4 +125,22 @@ fn status_like(path: &str, field: &str) -> Option<u64> {
     let text = std::fs::read_to_string(path).ok()?;
     let line = text.lines().find(|l| l.starts_with(field))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steal_is_a_share_of_all_cpu_time_since_the_first_reading() {
+        let before = parse_host_cpu("cpu  100 0 50 800 10 0 5 35 0 0\ncpu0 1 2 3\n").unwrap();
+        let after = parse_host_cpu("cpu  150 0 70 900 10 0 5 65 0 0\n").unwrap();
+        // 200 ticks in all since the first reading, 30 of them stolen.
+        assert_eq!(after.steal_percent_since(&before), Some(15.0));
+        assert_eq!(before.steal_percent_since(&before), None);
+        assert!(
+            parse_host_cpu("cpu  1 2 3\n").is_none(),
+            "a kernel without steal"
+        );
+    }
 }

@@ -15,8 +15,22 @@ pub struct Report {
     #[serde(default)]
     pub interleaved: Vec<Row>,
     pub gateway: GatewayFigures,
+    /// How busy the host's other guests kept our CPUs (absent in older reports).
+    #[serde(default)]
+    pub host: HostFigures,
     pub notes: Vec<String>,
 }
+
+/// CPU time stolen from this VM while the rows ran, in percent of all its CPU time.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct HostFigures {
+    pub steal_percent_rows: Option<f64>,
+    pub steal_percent_in_turn: Option<f64>,
+}
+
+/// Above this much steal a run's tails and CPU figures say more about the neighbours than
+/// about us.
+pub const NOISY_STEAL_PERCENT: f64 = 2.0;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Settings {
@@ -122,6 +136,25 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(out, "machine: {}", self.machine);
         let s = &self.settings;
+        let pct = |p: Option<f64>| p.map_or("n/a".to_string(), |p| format!("{p:.1} %"));
+        let noisy = [
+            self.host.steal_percent_rows,
+            self.host.steal_percent_in_turn,
+        ]
+        .iter()
+        .flatten()
+        .any(|&p| p > NOISY_STEAL_PERCENT);
+        let _ = writeln!(
+            out,
+            "host: CPU time stolen by other guests {} during the rows, {} during the in-turn phase{}",
+            pct(self.host.steal_percent_rows),
+            pct(self.host.steal_percent_in_turn),
+            if noisy {
+                " (NOISY: over 2 %, read tails and CPU per request with care)"
+            } else {
+                ""
+            }
+        );
         let _ = writeln!(
             out,
             "{} run: {} s per phase, open-loop rates {:?}, {} streams of {} chunks\n",
