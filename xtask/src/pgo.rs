@@ -412,6 +412,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_openai_fixture_request_is_in_the_training() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let found = fixture_requests(&root).expect("the fixtures load");
+        let names: Vec<&str> = found.iter().map(|(n, _)| n.as_str()).collect();
+        for case in ["plain", "tools", "images", "multi_turn", "json_schema"] {
+            assert!(names.contains(&case), "{case} missing from {names:?}");
+        }
+        // Error cases have no request and are not training.
+        assert!(!names.iter().any(|n| n.starts_with("error_")), "{names:?}");
+        assert!(found.iter().all(|(_, b)| b["messages"].is_array()));
+    }
+
+    #[test]
     fn debian_llvms_are_tried_newest_first() {
         let dir = std::env::temp_dir().join(format!("xtask-pgo-find-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
