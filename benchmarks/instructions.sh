@@ -4,7 +4,8 @@
 # repeat to within a few tenths of a percent from run to run, whatever else the machine is
 # doing, so they show what a change to the hot path did. They leave out the kernel's part
 # (about half of the CPU time per request on loopback, see BENCHMARKS.md), which a change to
-# our code rarely moves.
+# our code rarely moves. Rows: the nginx hop, the plain route, a route whose primary answers
+# every request with a 503 (each answer a failover), and a 200-chunk stream.
 #
 # Needs: valgrind, nginx, wrk, curl (Debian: apt-get install valgrind nginx-light wrk curl).
 # Usage: benchmarks/instructions.sh [GATEWAY_BIN] [SECONDS]
@@ -63,6 +64,12 @@ http {
     # The static module answers POST with 405; this turns it into the file.
     location / { root $dir; default_type text/event-stream; try_files /stream.sse =404; error_page 405 =200 \$uri; }
   }
+  server {
+    listen 127.0.0.1:18185;
+    keepalive_requests 100000000;
+    # A primary that is down: every request gets OpenAI's 503, so every answer is a failover.
+    location / { default_type application/json; return 503 '{"error":{"message":"overloaded","type":"server_error","param":null,"code":null}}'; }
+  }
 }
 EOF
 cat > "$dir/proxy.conf" <<EOF
@@ -92,8 +99,13 @@ failure_threshold = 1000000000
 targets = [{ name = "upstream", provider = "openai", base_url = "http://127.0.0.1:18181/v1", api_key = "sk-bench", model = "bench-model" }]
 [models.stream]
 targets = [{ name = "sse", provider = "openai", base_url = "http://127.0.0.1:18182/v1", api_key = "sk-bench", model = "bench-model" }]
+[models.failover]
+targets = [
+  { name = "down", provider = "openai", base_url = "http://127.0.0.1:18185/v1", api_key = "sk-bench", model = "bench-model" },
+  { name = "upstream", provider = "openai", base_url = "http://127.0.0.1:18181/v1", api_key = "sk-bench", model = "bench-model" },
+]
 EOF
-for model in plain stream; do
+for model in plain stream failover; do
   stream=false; [ $model = stream ] && stream=true
   cat > "$dir/$model.lua" <<EOF
 wrk.method = "POST"
@@ -155,6 +167,8 @@ count() {
 count "nginx hop" "http://127.0.0.1:18183/v1/chat/completions" "$dir/plain.lua" \
   nginx -c "$dir/proxy.conf" -p "$dir"
 count "switchyard plain" "http://127.0.0.1:18184/v1/chat/completions" "$dir/plain.lua" \
+  "$bin" serve --config "$dir/gateway.toml"
+count "switchyard failover" "http://127.0.0.1:18184/v1/chat/completions" "$dir/failover.lua" \
   "$bin" serve --config "$dir/gateway.toml"
 count "switchyard 200-chunk stream" "http://127.0.0.1:18184/v1/chat/completions" \
   "$dir/stream.lua" "$bin" serve --config "$dir/gateway.toml"
