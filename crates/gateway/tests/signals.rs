@@ -1,6 +1,7 @@
 //! The `switchyard` binary itself under the signals that stop it: SIGTERM (what service
 //! managers and container runtimes send) and SIGINT (Ctrl-C) both start a graceful stop, in
-//! which a request already being answered still gets its whole answer.
+//! which a request already being answered still gets its whole answer. And what it writes to
+//! a log that is not a terminal.
 #![cfg(unix)]
 
 mod common;
@@ -13,6 +14,14 @@ use switchyard_sim::{Fault, FaultRule, MockConfig, MockProvider, Wire};
 
 /// The binary on a free port in front of `mock`, once it answers `/health`.
 async fn start_binary(mock: &MockProvider, dir: &std::path::Path) -> (Child, String) {
+    start_binary_logging_to(mock, dir, Stdio::null()).await
+}
+
+async fn start_binary_logging_to(
+    mock: &MockProvider,
+    dir: &std::path::Path,
+    log: Stdio,
+) -> (Child, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")
@@ -37,7 +46,7 @@ targets = [{{ name = "mock", provider = "openai", base_url = "{}/v1", api_key = 
         .args(["serve", "--config"])
         .arg(&config)
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(log)
         .stderr(Stdio::null())
         .spawn()
         .expect("the binary starts");
@@ -139,4 +148,39 @@ async fn sigterm_finishes_the_request_in_flight_then_exits() {
 #[tokio::test]
 async fn sigint_finishes_the_request_in_flight_then_exits() {
     in_flight_request_finishes_after("INT").await;
+}
+
+#[tokio::test]
+async fn a_log_that_is_not_a_terminal_gets_no_colour_codes() {
+    let mock = MockProvider::start(MockConfig::new(Wire::OpenAi, "mock"))
+        .await
+        .expect("mock starts");
+    let dir = std::env::temp_dir().join(format!("switchyard-log-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    // The log goes to standard output.
+    let log = dir.join("stdout.log");
+    let file = std::fs::File::create(&log).expect("log file");
+    let (mut child, url) = start_binary_logging_to(&mock, &dir, Stdio::from(file)).await;
+    // A failed attempt is logged at warn level, with its fields.
+    mock.push_fault(FaultRule::next(common::status(400), 1));
+    let response = reqwest::Client::new()
+        .post(format!("{url}/v1/chat/completions"))
+        .json(&common::user("hello"))
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(response.status(), 400);
+    send_signal(&child, "TERM");
+    exit_within(&mut child, Duration::from_secs(10)).await;
+    let text = std::fs::read_to_string(&log).expect("the log");
+    assert!(text.contains("listening"), "{text}");
+    assert!(
+        text.contains("WARN"),
+        "the failed attempt is logged: {text}"
+    );
+    assert!(
+        !text.contains('\u{1b}'),
+        "escape codes in a log file: {text:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
