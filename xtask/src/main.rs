@@ -1,5 +1,6 @@
 //! Project tasks: `cargo xtask bench [--quick] [--pgo] [--json FILE] [--compare FILE] ...`,
-//! `cargo xtask pgo [--fixtures-only]`, `cargo xtask schemas [--check]`, `cargo xtask fixtures [--check]`.
+//! `cargo xtask pgo [--fixtures-only]`, `cargo xtask schemas [--check]`,
+//! `cargo xtask fixtures [--check]`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -20,8 +21,8 @@ enum Task {
     /// Measure the gateway against a direct connection and one nginx hop (see BENCHMARKS.md).
     Bench(Box<BenchArgs>),
     /// Build the gateway with profile-guided optimisation: an instrumented build, trained on
-    /// the bench workload and the fixture requests through the mock providers, then rebuilt with the profile
-    /// (needs llvm-profdata; writes target/pgo/switchyard).
+    /// the bench workload and the fixture requests through the mock providers, then rebuilt
+    /// with the profile (needs llvm-profdata; writes target/pgo/switchyard).
     Pgo {
         /// Train on the fixture requests only, never the benchmark's request, and write
         /// target/pgo/switchyard-fixtures-only: shows whether the profile is fitted to the

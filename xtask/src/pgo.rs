@@ -274,10 +274,7 @@ async fn exercise(
     let answered = load::closed_count(target, 4, plain).await;
     let streamed = load::streams(target, streams).await;
     let errors = answered.errors + streamed.errors;
-    let first = answered
-        .first_error
-        .clone()
-        .or(streamed.first_error.clone());
+    let first = answered.first_error.or(streamed.first_error);
     // A fixture a provider cannot take (Anthropic has no `n`, say) is turned away with a 400
     // every time: that refusal is a real path too, trained as such.
     let refused = first
@@ -288,12 +285,9 @@ async fn exercise(
         return Ok(());
     }
     if errors > 0 {
-        let first = answered
-            .first_error
-            .or(streamed.first_error)
-            .unwrap_or_default();
         return Err(format!(
-            "training {name} through {provider}: {errors} requests failed, first: {first}"
+            "training {name} through {provider}: {errors} requests failed, first: {}",
+            first.unwrap_or_default()
         ));
     }
     eprintln!(

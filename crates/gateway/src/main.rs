@@ -1,10 +1,9 @@
 //! `switchyard`: run the gateway, the demo, or a mock provider.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use std::io::IsTerminal;
-
 use tracing_subscriber::EnvFilter;
 
 #[global_allocator]
