@@ -285,14 +285,7 @@ fn build_gateway() -> Result<PathBuf, String> {
     eprintln!("bench: cargo build --release -p switchyard-gateway");
     let out = Command::new(cargo)
         .current_dir(&root)
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "switchyard-gateway",
-            "--bin",
-            "switchyard",
-        ])
+        .args(xtask::BUILD_GATEWAY)
         .arg("--message-format=json-render-diagnostics")
         .stderr(Stdio::inherit())
         .output()

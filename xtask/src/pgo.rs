@@ -17,9 +17,8 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
-use crate::bench::{self, load, procs::GatewayProcess, GatewayHandle, Options};
+use crate::bench::{self, load, procs, procs::GatewayProcess, GatewayHandle, Options};
 
 /// Where `llvm-profdata` may be, in the order tried: `$LLVM_PROFDATA`, `PATH`, rustup's
 /// `llvm-tools` component for the active toolchain, then Debian's versioned LLVM packages,
@@ -105,16 +104,8 @@ fn build(root: &Path, target_dir: &Path, triple: &str, flag: &str) -> Result<Pat
         .current_dir(root)
         .env("RUSTFLAGS", flags)
         .env("CARGO_TARGET_DIR", target_dir)
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "switchyard-gateway",
-            "--bin",
-            "switchyard",
-            "--target",
-            triple,
-        ])
+        .args(crate::BUILD_GATEWAY)
+        .args(["--target", triple])
         .status()
         .map_err(|e| format!("cannot run cargo: {e}"))?;
     if !status.success() {
@@ -132,23 +123,22 @@ struct Mock {
 
 impl Mock {
     fn start(binary: &Path, provider: &str, dir: &Path) -> Result<Mock, String> {
-        let addr = bench::procs::free_addr()?;
-        let log = std::fs::File::create(dir.join(format!("mock-{provider}.log")))
-            .map_err(|e| e.to_string())?;
-        let child = Command::new(binary)
+        let addr = procs::free_addr()?;
+        let log = dir.join(format!("mock-{provider}.log"));
+        let (out, err) = procs::log_file(&log)?;
+        let mut child = Command::new(binary)
             .args(["mock", "--provider", provider, "--name", provider])
             .args(["--port", &addr.port().to_string(), "--no-log-bodies"])
             .stdin(Stdio::null())
-            .stdout(log.try_clone().map_err(|e| e.to_string())?)
-            .stderr(log)
+            .stdout(out)
+            .stderr(err)
             .spawn()
             .map_err(|e| format!("cannot start the {provider} mock: {e}"))?;
-        let started = Instant::now();
-        while std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_err() {
-            if started.elapsed() > Duration::from_secs(30) {
-                return Err(format!("the {provider} mock did not listen on {addr}"));
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        if let Err(e) =
+            procs::wait_listening(&mut child, addr, &log, &format!("the {provider} mock"))
+        {
+            procs::stop_gracefully(&mut child);
+            return Err(e);
         }
         Ok(Mock { child, addr })
     }
@@ -156,18 +146,7 @@ impl Mock {
 
 impl Drop for Mock {
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(10) {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        procs::stop_gracefully(&mut self.child);
     }
 }
 

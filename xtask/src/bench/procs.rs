@@ -16,7 +16,7 @@ pub fn free_addr() -> Result<SocketAddr, String> {
 }
 
 /// Waits until `addr` accepts connections, or the child exits, or 30 s pass.
-fn wait_listening(
+pub(crate) fn wait_listening(
     child: &mut Child,
     addr: SocketAddr,
     log: &Path,
@@ -40,7 +40,8 @@ fn wait_listening(
     }
 }
 
-fn log_file(path: &Path) -> Result<(Stdio, Stdio), String> {
+/// `path` created, as a child's standard output and standard error.
+pub(crate) fn log_file(path: &Path) -> Result<(Stdio, Stdio), String> {
     let f = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let g = f.try_clone().map_err(|e| e.to_string())?;
     Ok((Stdio::from(f), Stdio::from(g)))
@@ -97,24 +98,28 @@ impl GatewayHandle for GatewayProcess {
 }
 
 impl Drop for GatewayProcess {
-    /// A graceful stop (SIGTERM), as a service manager would: the process exits normally, so
-    /// what it writes at exit is written (an instrumented build's profile, for `xtask pgo`).
-    /// Killed if it has not exited after 10 s.
     fn drop(&mut self) {
-        let asked = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .is_ok_and(|s| s.success());
-        let started = Instant::now();
-        while asked && started.elapsed() < Duration::from_secs(10) {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        stop_gracefully(&mut self.child);
     }
+}
+
+/// A graceful stop (SIGTERM), as a service manager would: the process exits normally, so
+/// what it writes at exit is written (an instrumented build's profile, for `xtask pgo`).
+/// Killed if it has not exited after 10 s.
+pub(crate) fn stop_gracefully(child: &mut Child) {
+    let asked = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .is_ok_and(|s| s.success());
+    let started = Instant::now();
+    while asked && started.elapsed() < Duration::from_secs(10) {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// nginx (master + workers) proxying to the upstream.
