@@ -10,6 +10,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use switchyard_core::UnsupportedPolicy;
 use switchyard_resilience::{BreakerConfig, StreamTimeouts};
+use switchyard_routing::stats::Quantile;
 use toml::Spanned;
 
 /// The whole file.
@@ -26,6 +27,15 @@ pub struct Config {
     pub breaker: BreakerConfig,
     #[serde(default)]
     pub retry: RetryConfig,
+    /// The live statistics every target keeps (they feed the latency and cost strategies,
+    /// soft failures, hedging and `/health`).
+    #[serde(default)]
+    pub routing: RoutingConfig,
+    /// Quality score per upstream model per task (`[quality."gpt-4o"] chat = 0.9`), for the
+    /// `cost` strategy's floor. A task is a route alias or the tag a request carries
+    /// (`x-switchyard-task` header or `metadata.switchyard_task`).
+    #[serde(default)]
+    pub quality: BTreeMap<String, BTreeMap<String, f64>>,
     /// Model aliases the clients use, each an ordered list of targets.
     #[schemars(with = "BTreeMap<String, ModelRoute>")]
     pub models: BTreeMap<String, Spanned<ModelRoute>>,
@@ -145,6 +155,27 @@ impl Default for RetryConfig {
     }
 }
 
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoutingConfig {
+    /// Sliding window of each target's statistics, in milliseconds; older traffic ages out.
+    pub window_ms: u64,
+    /// Slices the window is kept in (it moves on one slice at a time).
+    pub slices: u32,
+    /// How stale the latency figures read on the request path may be, in milliseconds.
+    pub refresh_ms: u64,
+}
+
+impl Default for RoutingConfig {
+    fn default() -> Self {
+        RoutingConfig {
+            window_ms: 300_000,
+            slices: 10,
+            refresh_ms: 1_000,
+        }
+    }
+}
+
 /// Mirror of [`BreakerConfig`] for the JSON Schema (the resilience crate has no schemars).
 #[derive(JsonSchema)]
 #[allow(dead_code)]
@@ -157,6 +188,15 @@ struct BreakerSchema {
     max_cooldown_ms: Option<u64>,
     /// Relative jitter of each cool-down (default 0.1).
     jitter: Option<f64>,
+    /// How long each stage of the recovery ramp lasts, in ms (default 10000). After a
+    /// successful probe the target gets back only a share of its requests, growing stage by
+    /// stage, so that it is not knocked over again by all its traffic at once. 0: no ramp, the
+    /// probe's success closes the breaker at once.
+    recovery_stage_ms: Option<u64>,
+    /// The share of requests, in percent, each stage of the recovery ramp lets through
+    /// (default [5, 25, 50], then all). Each in 1..=99 and larger than the one before, at most
+    /// 8 stages. Empty: no ramp.
+    recovery_percent: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -176,6 +216,149 @@ pub struct ModelRoute {
     /// Fail over when a target filters the content (off: the client gets the provider's reason).
     #[serde(default)]
     pub failover_on_content_filter: bool,
+    /// How the targets are ordered for each request: `priority` (as listed, the default),
+    /// `latency` (fastest recent first), `cost` (cheapest acceptable first) or `weighted`
+    /// (first target chosen by `weight`, the rest as fallbacks).
+    #[serde(default)]
+    pub strategy: StrategyName,
+    /// Tuning of the `latency` strategy.
+    #[serde(default)]
+    pub latency: LatencyTuning,
+    /// `cost` strategy: only targets whose quality score for the request's task is at least
+    /// this are used (see `[quality]`).
+    pub quality_floor: Option<f64>,
+    /// Start the same request on the next target when the first has not produced its first
+    /// token (its whole answer, when not streamed) after this long: a duration such as
+    /// `"300ms"` or `"2s"`, or `"p50"`/`"p90"`/`"p95"`/`"p99"` of the first target's recent
+    /// latency. The first to produce content wins; the other is cancelled. Each hedge is
+    /// spent from the retry budget.
+    #[schemars(with = "Option<String>")]
+    pub hedge_after: Option<Spanned<String>>,
+    /// An answer (or a stream's first token) slower than this many times the target's recent
+    /// median, and at least 100 ms over it, counts against the target's breaker.
+    #[serde(default = "three")]
+    pub slow_factor: f64,
+}
+
+fn three() -> f64 {
+    3.0
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum StrategyName {
+    #[default]
+    Priority,
+    Latency,
+    Cost,
+    Weighted,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct LatencyTuning {
+    /// `p50` or `p90` (also `p95`, `p99`) of first-token latency for streams and of total
+    /// latency for the rest.
+    #[schemars(with = "String")]
+    pub quantile: QuantileName,
+    /// How often the order is recomputed, in milliseconds.
+    pub recompute_ms: u64,
+    /// How much faster (0.2: 20 %) a target must be than the current first to take the lead,
+    pub margin: f64,
+    /// and for how long, in milliseconds.
+    pub hold_ms: u64,
+    /// Share of requests sent first to a target with no recent samples, to keep its
+    /// statistics fresh.
+    pub explore: f64,
+}
+
+impl Default for LatencyTuning {
+    fn default() -> Self {
+        let d = switchyard_routing::strategy::LatencyPolicy::default();
+        LatencyTuning {
+            quantile: QuantileName(d.quantile),
+            recompute_ms: millis(d.recompute),
+            margin: d.margin,
+            hold_ms: millis(d.hold),
+            explore: d.explore,
+        }
+    }
+}
+
+fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A quantile as written in the config (`"p50"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuantileName(pub Quantile);
+
+impl QuantileName {
+    pub fn parse(s: &str) -> Option<Quantile> {
+        match s {
+            "p50" => Some(Quantile::P50),
+            "p90" => Some(Quantile::P90),
+            "p95" => Some(Quantile::P95),
+            "p99" => Some(Quantile::P99),
+            _ => None,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for QuantileName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        QuantileName::parse(&s).map(QuantileName).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "unknown quantile {s:?}; expected p50, p90, p95 or p99"
+            ))
+        })
+    }
+}
+
+/// When to hedge, read from `hedge_after`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum HedgeAfter {
+    Fixed(std::time::Duration),
+    Quantile(Quantile),
+}
+
+impl HedgeAfter {
+    pub fn parse(s: &str) -> Result<HedgeAfter, String> {
+        if let Some(q) = QuantileName::parse(s) {
+            return Ok(HedgeAfter::Quantile(q));
+        }
+        parse_duration(s)
+            .map(HedgeAfter::Fixed)
+            .ok_or_else(|| format!("{s:?} is neither a duration (\"300ms\", \"2s\") nor a quantile (p50, p90, p95, p99)"))
+    }
+}
+
+/// `"300ms"`, `"2s"`, `"1m"`: a positive duration.
+fn parse_duration(s: &str) -> Option<std::time::Duration> {
+    let split = s.find(|c: char| !c.is_ascii_digit())?;
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n.parse().ok()?;
+    let ms = match unit {
+        "ms" => n,
+        "s" => n.checked_mul(1_000)?,
+        "m" => n.checked_mul(60_000)?,
+        _ => return None,
+    };
+    (ms > 0).then(|| std::time::Duration::from_millis(ms))
+}
+
+/// A per-target spend cap.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CostCap {
+    /// Most USD spent on this target per period; over it, the target is skipped like an open
+    /// breaker until the period ends.
+    pub usd: f64,
+    /// `"1h"`, `"1d"`, `"30m"`...; periods are aligned to the Unix epoch (a daily cap resets
+    /// at 00:00 UTC).
+    #[schemars(with = "String")]
+    pub period: Spanned<String>,
 }
 
 fn yes() -> bool {
@@ -202,6 +385,14 @@ pub struct TargetConfig {
     pub timeouts: TimeoutOverrides,
     /// Price per million tokens, for cost-aware routing and reports.
     pub price: Option<Price>,
+    /// A label for where this target runs (the same model in two regions or accounts is two
+    /// targets, each with its own statistics), shown in `/health`.
+    pub region: Option<String>,
+    /// Share of first attempts under the `weighted` strategy (relative to the other targets).
+    #[serde(default = "one")]
+    pub weight: u32,
+    /// Spend per period above which this target is skipped.
+    pub cost_cap: Option<CostCap>,
     /// The target continues from a final assistant message (prefill).
     pub accepts_prefill: Option<bool>,
     /// Context window in tokens, when known.
@@ -216,6 +407,25 @@ pub struct TargetConfig {
 pub struct Price {
     pub input_per_mtok: f64,
     pub output_per_mtok: f64,
+    /// Cached input tokens (prompt-cache reads); the input price when absent.
+    pub cache_read_per_mtok: Option<f64>,
+    /// Tokens written to the prompt cache; the input price when absent.
+    pub cache_write_per_mtok: Option<f64>,
+}
+
+impl From<Price> for switchyard_routing::cost::Price {
+    fn from(p: Price) -> Self {
+        switchyard_routing::cost::Price {
+            input_per_mtok: p.input_per_mtok,
+            output_per_mtok: p.output_per_mtok,
+            cache_read_per_mtok: p.cache_read_per_mtok,
+            cache_write_per_mtok: p.cache_write_per_mtok,
+        }
+    }
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// A config problem, pointing at the line and field.
@@ -295,12 +505,61 @@ pub fn parse(
             if target.model.is_empty() {
                 return Err(err(span.clone(), format!("{} is empty", field("model"))));
             }
+            if let Some(p) = &target.price {
+                let prices = [
+                    Some(p.input_per_mtok),
+                    Some(p.output_per_mtok),
+                    p.cache_read_per_mtok,
+                    p.cache_write_per_mtok,
+                ];
+                if prices
+                    .into_iter()
+                    .flatten()
+                    .any(|x| !(x.is_finite() && x >= 0.0))
+                {
+                    return Err(err(
+                        span.clone(),
+                        format!("{}: prices must be finite and not negative", field("price")),
+                    ));
+                }
+            }
+            if let Some(cap) = &target.cost_cap {
+                if !(cap.usd.is_finite() && cap.usd > 0.0) {
+                    return Err(err(
+                        cap.period.span(),
+                        format!("{}: usd must be a positive amount", field("cost_cap")),
+                    ));
+                }
+                if let Err(e) = switchyard_routing::cost::parse_period(cap.period.get_ref()) {
+                    return Err(err(
+                        cap.period.span(),
+                        format!("{}: {e}", field("cost_cap.period")),
+                    ));
+                }
+                if target.price.is_none() {
+                    return Err(err(
+                        cap.period.span(),
+                        format!(
+                            "{}: a cost cap needs the target's price to count spend",
+                            field("cost_cap")
+                        ),
+                    ));
+                }
+            }
         }
+        validate_routing(route).map_err(|m| err(span.clone(), format!("models.{alias}: {m}")))?;
     }
     if config.server.max_body_bytes == 0 {
         return Err(ConfigError {
             origin: origin.into(),
             message: "server.max_body_bytes must be positive".into(),
+        });
+    }
+    let r = config.routing;
+    if r.window_ms == 0 || r.slices == 0 || u64::from(r.slices) > r.window_ms {
+        return Err(ConfigError {
+            origin: origin.into(),
+            message: "routing.window_ms and routing.slices must be positive, with slices of at least 1 ms".into(),
         });
     }
     if config.server.client_read_timeout_ms == 0 {
@@ -309,7 +568,45 @@ pub fn parse(
             message: "server.client_read_timeout_ms must be positive".into(),
         });
     }
+    config.breaker.validate().map_err(|message| ConfigError {
+        origin: origin.into(),
+        message: format!("breaker.{message}"),
+    })?;
     Ok(config)
+}
+
+/// The checks of a route's strategy, hedging and soft-failure settings.
+fn validate_routing(route: &ModelRoute) -> Result<(), String> {
+    let max = switchyard_routing::strategy::MAX_TARGETS;
+    if route.targets.len() > max {
+        return Err(format!("a route has at most {max} targets"));
+    }
+    if let Some(h) = &route.hedge_after {
+        HedgeAfter::parse(h.get_ref()).map_err(|e| format!("hedge_after: {e}"))?;
+    }
+    if !(route.slow_factor.is_finite() && route.slow_factor >= 1.0) {
+        return Err("slow_factor must be at least 1".into());
+    }
+    let l = &route.latency;
+    if !(0.0..1.0).contains(&l.margin) || !(0.0..=1.0).contains(&l.explore) {
+        return Err("latency.margin must be in [0, 1) and latency.explore in [0, 1]".into());
+    }
+    if l.recompute_ms == 0 {
+        return Err("latency.recompute_ms must be positive".into());
+    }
+    match route.strategy {
+        StrategyName::Weighted if route.targets.iter().all(|t| t.weight == 0) => {
+            return Err("strategy = \"weighted\" needs a target with a positive weight".into())
+        }
+        StrategyName::Cost if route.targets.iter().all(|t| t.price.is_none()) => {
+            return Err("strategy = \"cost\" needs a price on at least one target".into())
+        }
+        _ => {}
+    }
+    if route.quality_floor.is_some() && route.strategy != StrategyName::Cost {
+        return Err("quality_floor is only used by strategy = \"cost\"".into());
+    }
+    Ok(())
 }
 
 /// Replaces each `${VAR}` with its value; `Err(VAR)` names the first unset one. `$$` is a `$`.

@@ -78,6 +78,20 @@ impl Incoming {
     pub fn path(&self) -> &str {
         std::str::from_utf8(self.path_bytes()).unwrap_or_default()
     }
+
+    /// The first header field named `name` (lower case), trimmed; `None` when absent or not
+    /// UTF-8. Scans the raw head: meant for the rare header a handler reads, not per request.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let mut lines = self.head.split(|&b| b == b'\n').skip(1);
+        lines.find_map(|line| {
+            let colon = memchr::memchr(b':', line)?;
+            let (field, value) = line.split_at(colon);
+            if !field.eq_ignore_ascii_case(name.as_bytes()) {
+                return None;
+            }
+            std::str::from_utf8(&value[1..]).ok().map(str::trim)
+        })
+    }
 }
 
 /// Why a request is answered by the connection itself, and the connection then closed.

@@ -123,7 +123,9 @@ pub async fn resume(ctx: &RelayContext, sent: &Sent, tried: &mut Vec<String>) ->
             continue;
         }
         tried.push(target.name.clone());
-        let Ok(permit) = target.breaker.acquire() else {
+        // Past the recovery ramp: rescuing an answer already half-sent is worth one request
+        // beyond a recovering target's share.
+        let Ok(permit) = target.breaker.acquire_past_ramp() else {
             continue;
         };
         let prefill = target.accepts_prefill;
@@ -168,10 +170,24 @@ pub async fn resume(ctx: &RelayContext, sent: &Sent, tried: &mut Vec<String>) ->
     None
 }
 
-/// Adds `"switchyard": {"continued": true, "served_by": [...]}` to the last JSON chunk in `buf`
-/// (the one before `[DONE]`), so a client can tell a continued answer.
-pub fn mark_continued(buf: &mut Vec<u8>, served_by: &[String]) {
-    let marker = serde_json::json!({"continued": true, "served_by": served_by});
+/// Adds the Switchyard extension to the last JSON chunk in `buf` (the one before `[DONE]`):
+/// `"switchyard": {"continued": true, "served_by": [targets], "models": [upstream models]}`
+/// when more than one target served the answer, and `"cost"` (USD) when any part of it was
+/// priced. Nothing is added to a plain unpriced answer.
+pub fn mark_final(buf: &mut Vec<u8>, served_by: &[String], models: &[String], cost: Option<f64>) {
+    let mut marker = serde_json::Map::new();
+    if served_by.len() > 1 {
+        marker.insert("continued".into(), true.into());
+        marker.insert("served_by".into(), served_by.into());
+        marker.insert("models".into(), models.into());
+    }
+    if let Some(usd) = cost {
+        marker.insert("cost".into(), usd.into());
+    }
+    if marker.is_empty() {
+        return;
+    }
+    let marker = serde_json::Value::Object(marker);
     let Some(done) = find(buf, b"data: [DONE]") else {
         return;
     };
@@ -242,11 +258,16 @@ mod tests {
     #[test]
     fn the_marker_lands_in_the_last_chunk() {
         let mut buf = b"data: {\"a\":1}\n\ndata: {\"b\":2}\n\ndata: [DONE]\n\n".to_vec();
-        mark_continued(&mut buf, &["p".into(), "f".into()]);
+        mark_final(
+            &mut buf,
+            &["p".into(), "f".into()],
+            &["m1".into(), "m2".into()],
+            None,
+        );
         let text = String::from_utf8(buf).unwrap();
         assert!(
             text.contains(
-                "{\"b\":2,\"switchyard\":{\"continued\":true,\"served_by\":[\"p\",\"f\"]}}"
+                "{\"b\":2,\"switchyard\":{\"continued\":true,\"models\":[\"m1\",\"m2\"],\"served_by\":[\"p\",\"f\"]}}"
             ),
             "{text}"
         );

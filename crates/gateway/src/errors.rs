@@ -32,6 +32,18 @@ impl AttemptRecord {
         }
     }
 
+    /// An attempt that was under way when another target produced content first (hedging);
+    /// it was cancelled and charged to nobody.
+    pub fn cancelled(target: &RouteTarget, winner: &RouteTarget) -> Self {
+        AttemptRecord {
+            target: target.name.clone(),
+            skipped: false,
+            class: None,
+            status: None,
+            message: format!("cancelled: {} produced content first", winner.name),
+        }
+    }
+
     pub fn failure(target: &RouteTarget, err: &UpstreamError) -> Self {
         AttemptRecord {
             target: target.name.clone(),
@@ -86,6 +98,17 @@ pub enum GatewayError {
         attempts: Vec<AttemptRecord>,
         retry_in: Duration,
     },
+    /// Every target that could have answered is over its spend cap: nothing was sent.
+    SpendCapped {
+        attempts: Vec<AttemptRecord>,
+        retry_in: Duration,
+    },
+    /// The route's `cost` strategy found no target whose quality for the task meets its floor.
+    NoAcceptableTarget {
+        route: String,
+        task: String,
+        floor: f64,
+    },
 }
 
 impl GatewayError {
@@ -93,7 +116,8 @@ impl GatewayError {
         match self {
             GatewayError::Upstream { attempts, .. }
             | GatewayError::Exhausted { attempts }
-            | GatewayError::Unavailable { attempts, .. } => attempts,
+            | GatewayError::Unavailable { attempts, .. }
+            | GatewayError::SpendCapped { attempts, .. } => attempts,
             _ => &[],
         }
     }
@@ -189,6 +213,30 @@ impl GatewayError {
                         .join("; ")
                 ),
             ),
+            GatewayError::SpendCapped { attempts, retry_in } => (
+                429,
+                "insufficient_quota",
+                "spend_cap_reached".into(),
+                None,
+                format!(
+                    "every available target has reached its spend cap; the first cap resets in {} s ({})",
+                    retry_in.as_secs(),
+                    attempts
+                        .iter()
+                        .map(AttemptRecord::describe)
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+            ),
+            GatewayError::NoAcceptableTarget { route, task, floor } => (
+                400,
+                "invalid_request_error",
+                "no_acceptable_target".into(),
+                None,
+                format!(
+                    "no target of model {route:?} has a quality score of at least {floor} for the task {task:?} (see [quality] in the gateway's config)"
+                ),
+            ),
         }
     }
 
@@ -217,7 +265,9 @@ impl GatewayError {
                 crate::server::count_header(attempts),
             );
         }
-        if let GatewayError::Unavailable { retry_in, .. } = &self {
+        if let GatewayError::Unavailable { retry_in, .. }
+        | GatewayError::SpendCapped { retry_in, .. } = &self
+        {
             let secs = retry_in.as_secs() + u64::from(retry_in.subsec_nanos() > 0);
             resp.append(http::header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
         }

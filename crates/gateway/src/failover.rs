@@ -1,17 +1,26 @@
 //! Failover across a route's targets: the one loop both the plain and the streamed paths use.
 //!
-//! Per target, in order: the breaker admits or skips it; the attempt runs; its error class
-//! decides (through [`ErrorClass::policy`]) whether to stop, retry the same target, or move on.
-//! Two refinements: a short `Retry-After` on a 429 is waited out on the same target and a 500 is
-//! retried once there (both within the retry budget); a context-length failure moves on only
-//! to targets with a larger configured window.
+//! The targets are taken in the order the route's strategy chose for this request
+//! ([`switchyard_routing::strategy::Router`]). Per target: a spend cap or the breaker may skip
+//! it; the attempt runs; its error class decides (through [`ErrorClass::policy`]) whether to
+//! stop, retry the same target, or move on. Refinements:
+//! - a short `Retry-After` on a 429 is waited out on the same target and a 500 is retried once
+//!   there (both within the retry budget);
+//! - a context-length failure moves on only to targets with a larger configured window;
+//! - a target its breaker's recovery ramp turns away is tried again, past the ramp, only when
+//!   every other target has failed, so the ramp never fails a request;
+//! - with hedging, the first attempt that has not produced content after `hedge_after` is
+//!   joined by the same request on the next target; the first to produce content wins and the
+//!   other is cancelled, charged to no breaker.
 
 use std::future::Future;
+use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use switchyard_core::{ErrorClass, UpstreamError};
-use switchyard_resilience::{Permit, RetryBudget};
+use switchyard_resilience::{Permit, RejectKind, RetryBudget};
+use switchyard_routing::strategy::Order;
 use tokio::time::Instant;
 
 use crate::errors::{AttemptRecord, GatewayError};
@@ -23,7 +32,9 @@ pub struct Won<T> {
     pub value: T,
     pub target: Arc<RouteTarget>,
     pub permit: Permit,
-    /// The attempts before the one that won (failures and skips).
+    /// When the winning attempt started.
+    pub started: Instant,
+    /// The attempts before the one that won (failures, skips, a cancelled hedge).
     pub attempts: Vec<AttemptRecord>,
 }
 
@@ -38,13 +49,38 @@ pub struct Policy<'a> {
     pub budget: &'a RetryBudget,
     pub max_retry_after: Duration,
     pub deadline: Instant,
+    /// Start the first attempt again on the next target when it has produced no content
+    /// after this long (resolved from the route's `hedge_after`).
+    pub hedge_after: Option<Duration>,
 }
 
-/// Runs the attempts. `attempt` gets the target and the time the attempt starts, read once
-/// here for the deadline check and passed on so that its own timeouts need not read the
-/// clock again.
+/// What to do after a failed attempt.
+enum Next {
+    Stop(GatewayError),
+    /// Wait, then try the same target again.
+    Retry(Duration),
+    MoveOn,
+}
+
+/// The state of one failover run that the failure handling reads and updates.
+struct Run<'r> {
+    route: &'r Route,
+    attempts: Vec<AttemptRecord>,
+    shortest_wait: Option<Duration>,
+    /// Set after a context-length failure: only targets with a larger window are worth trying.
+    needs_window: Option<u32>,
+    context_error: Option<(UpstreamError, String)>,
+    /// Targets skipped for their spend cap, and the soonest a cap resets.
+    capped: usize,
+    cap_resets_in: Option<Duration>,
+}
+
+/// Runs the attempts in `order`. `attempt` gets the target and the time the attempt starts,
+/// read once here for the deadline check and passed on so that its own timeouts need not
+/// read the clock again.
 pub async fn run<T, F, Fut>(
     route: &Route,
+    order: Order,
     policy: &Policy<'_>,
     mut attempt: F,
 ) -> Result<Won<T>, GatewayError>
@@ -53,18 +89,67 @@ where
     Fut: Future<Output = Result<T, UpstreamError>>,
 {
     policy.budget.deposit();
-    let mut attempts: Vec<AttemptRecord> = Vec::new();
-    let mut shortest_wait: Option<Duration> = None;
-    // Set after a context-length failure: only targets with a larger window are worth trying.
-    let mut needs_window: Option<u32> = None;
-    let mut context_error: Option<(UpstreamError, String)> = None;
-    let last = route.targets.len().saturating_sub(1);
-    for (i, target) in route.targets.iter().enumerate() {
-        if let Some(min) = needs_window {
+    let mut run = Run {
+        route,
+        attempts: Vec::new(),
+        shortest_wait: None,
+        needs_window: None,
+        context_error: None,
+        capped: 0,
+        cap_resets_in: None,
+    };
+    // Targets the recovery ramp turned away, tried past it once the order is used up.
+    let mut deferred = Order::default();
+    let mut hedged = false;
+    let mut pos = 0;
+    let mut deferred_pos = 0;
+    loop {
+        let (i, past_ramp) = if pos < order.len() {
+            pos += 1;
+            (order.get(pos - 1), false)
+        } else if deferred_pos < deferred.len() {
+            deferred_pos += 1;
+            (deferred.get(deferred_pos - 1), true)
+        } else {
+            break;
+        };
+        let Some(target) = route.targets.get(i) else {
+            continue;
+        };
+        if hedged
+            && run
+                .attempts
+                .iter()
+                .any(|a| a.target == target.name && !a.skipped)
+        {
+            // Already tried as the hedge of an earlier attempt.
+            continue;
+        }
+        // Nothing left to try after this one (a ramp-deferred target would still come).
+        let is_last = pos >= order.len() && deferred_pos >= deferred.len();
+        if let Some(min) = run.needs_window {
             if target.context_window.is_none_or(|w| w <= min) {
-                attempts.push(AttemptRecord::skipped(
+                run.attempts.push(AttemptRecord::skipped(
                     target,
                     "context window not larger than the one exceeded",
+                ));
+                continue;
+            }
+        }
+        if let Some(cap) = &target.cap {
+            let now_ms = crate::accounting::now_ms();
+            if cap.is_over(now_ms) {
+                let resets_in = cap.resets_in(now_ms);
+                run.capped += 1;
+                run.cap_resets_in = Some(run.cap_resets_in.map_or(resets_in, |w| w.min(resets_in)));
+                run.attempts.push(AttemptRecord::skipped(
+                    target,
+                    &format!(
+                        "spend cap reached (${:.4} of ${:.4}; resets in {} s)",
+                        cap.spent(now_ms),
+                        cap.limit(),
+                        resets_in.as_secs()
+                    ),
                 ));
                 continue;
             }
@@ -73,106 +158,339 @@ where
         loop {
             let started = Instant::now();
             if started >= policy.deadline {
-                attempts.push(AttemptRecord::skipped(target, "request deadline passed"));
-                return Err(GatewayError::Exhausted { attempts });
+                run.attempts
+                    .push(AttemptRecord::skipped(target, "request deadline passed"));
+                return Err(GatewayError::Exhausted {
+                    attempts: run.attempts,
+                });
             }
-            let permit = match target.breaker.acquire() {
+            let admitted = if past_ramp {
+                target.breaker.acquire_past_ramp()
+            } else {
+                target.breaker.acquire()
+            };
+            let permit = match admitted {
                 Ok(p) => p,
+                Err(rejected) if rejected.kind == RejectKind::Ramp => {
+                    deferred.push(i);
+                    run.attempts.push(AttemptRecord::skipped(
+                        target,
+                        "recovering: its breaker's ramp sent this request elsewhere",
+                    ));
+                    break;
+                }
                 Err(rejected) => {
-                    shortest_wait =
-                        Some(shortest_wait.map_or(rejected.retry_in, |w| w.min(rejected.retry_in)));
-                    attempts.push(AttemptRecord::skipped(
+                    run.shortest_wait = Some(
+                        run.shortest_wait
+                            .map_or(rejected.retry_in, |w| w.min(rejected.retry_in)),
+                    );
+                    run.attempts.push(AttemptRecord::skipped(
                         target,
                         &format!("circuit open ({})", rejected.reason),
                     ));
                     break;
                 }
             };
-            match attempt(Arc::clone(target), started).await {
+            let primary = attempt(Arc::clone(target), started);
+            // Hedge once per request, on the first real attempt, when a next target exists.
+            let hedge = match policy.hedge_after {
+                Some(after) if !hedged && !retried => {
+                    hedged = true;
+                    order
+                        .iter()
+                        .skip(pos)
+                        .filter_map(|j| route.targets.get(j))
+                        .find(|t| {
+                            t.cap
+                                .as_ref()
+                                .is_none_or(|c| !c.is_over(crate::accounting::now_ms()))
+                        })
+                        .map(|t| (after, Arc::clone(t)))
+                }
+                _ => None,
+            };
+            let result = match hedge {
+                None => primary.await,
+                Some((after, other)) => {
+                    match race(
+                        target,
+                        permit,
+                        started,
+                        primary,
+                        &other,
+                        after,
+                        policy,
+                        &mut attempt,
+                        &mut run,
+                    )
+                    .await
+                    {
+                        Raced::Won(won) => return Ok(won),
+                        Raced::Stop(err) => return Err(err),
+                        Raced::BothFailed => break,
+                        Raced::PrimaryFailed(err, permit) => {
+                            match run.on_failure(target, err, permit, policy, is_last, true) {
+                                Next::Stop(e) => return Err(e),
+                                Next::Retry(_) | Next::MoveOn => break,
+                            }
+                        }
+                    }
+                }
+            };
+            match result {
                 Ok(value) => {
                     return Ok(Won {
                         value,
                         target: Arc::clone(target),
                         permit,
-                        attempts,
+                        started,
+                        attempts: run.attempts,
                     });
                 }
-                Err(err) => {
-                    let class = err.class;
-                    let p = class.policy();
-                    tracing::warn!(
-                        route = %route.alias,
-                        target = %target.name,
-                        class = class.name(),
-                        status = err.status,
-                        "attempt failed: {}",
-                        err.message
+                Err(err) => match run.on_failure(target, err, permit, policy, is_last, retried) {
+                    Next::Stop(e) => return Err(e),
+                    Next::Retry(wait) => {
+                        retried = true;
+                        tokio::time::sleep(wait).await;
+                    }
+                    Next::MoveOn => break,
+                },
+            }
+        }
+    }
+    Err(run.finish())
+}
+
+impl Run<'_> {
+    /// Records a failed attempt (breaker, statistics, the attempt list) and says what follows.
+    fn on_failure(
+        &mut self,
+        target: &RouteTarget,
+        err: UpstreamError,
+        permit: Permit,
+        policy: &Policy<'_>,
+        is_last: bool,
+        retried: bool,
+    ) -> Next {
+        let class = err.class;
+        let p = class.policy();
+        tracing::warn!(
+            route = %self.route.alias,
+            target = %target.name,
+            class = class.name(),
+            status = err.status,
+            "attempt failed: {}",
+            err.message
+        );
+        if p.trips_breaker {
+            permit.failure(class.name());
+            target.stats.record_failure(Instant::now(), class.name());
+        } else if class != ErrorClass::Unsupported {
+            // The target answered sanely; the request was the problem.
+            permit.success();
+        }
+        self.attempts.push(AttemptRecord::failure(target, &err));
+        if class == ErrorClass::ContextLengthExceeded {
+            // Never the same model again; a larger window may still fit.
+            self.needs_window = Some(
+                self.needs_window
+                    .unwrap_or(0)
+                    .max(target.context_window.unwrap_or(0)),
+            );
+            if self.context_error.is_none() {
+                let mut err = err;
+                if let Some(w) = target.context_window {
+                    err.message = format!(
+                        "{} (context window of {}: {w} tokens)",
+                        err.message, target.name
                     );
-                    if p.trips_breaker {
-                        permit.failure(class.name());
-                    } else if class != ErrorClass::Unsupported {
-                        // The target answered sanely; the request was the problem.
-                        permit.success();
-                    }
-                    attempts.push(AttemptRecord::failure(target, &err));
-                    if class == ErrorClass::ContextLengthExceeded {
-                        // Never the same model again; a larger window may still fit.
-                        needs_window = Some(
-                            needs_window
-                                .unwrap_or(0)
-                                .max(target.context_window.unwrap_or(0)),
-                        );
-                        if context_error.is_none() {
-                            let mut err = err;
-                            if let Some(w) = target.context_window {
-                                err.message = format!(
-                                    "{} (context window of {}: {w} tokens)",
-                                    err.message, target.name
-                                );
-                            }
-                            context_error = Some((err, target.name.clone()));
-                        }
-                        break;
-                    }
-                    let fail_over = p.fail_over
-                        || (class == ErrorClass::ContentFiltered
-                            && route.failover_on_content_filter);
-                    if !fail_over {
-                        return Err(GatewayError::Upstream {
-                            error: err,
-                            target: target.name.clone(),
-                            attempts,
-                        });
-                    }
-                    if !retried {
-                        if let Some(wait) = same_target_wait(class, policy, i == last) {
-                            if Instant::now() + wait < policy.deadline && policy.budget.withdraw() {
-                                retried = true;
-                                tokio::time::sleep(wait).await;
-                                continue;
-                            }
-                        }
-                    }
-                    break;
+                }
+                self.context_error = Some((err, target.name.clone()));
+            }
+            return Next::MoveOn;
+        }
+        let fail_over = p.fail_over
+            || (class == ErrorClass::ContentFiltered && self.route.failover_on_content_filter);
+        if !fail_over {
+            return Next::Stop(GatewayError::Upstream {
+                error: err,
+                target: target.name.clone(),
+                attempts: std::mem::take(&mut self.attempts),
+            });
+        }
+        if !retried {
+            if let Some(wait) = same_target_wait(class, policy, is_last) {
+                if Instant::now() + wait < policy.deadline && policy.budget.withdraw() {
+                    return Next::Retry(wait);
+                }
+            }
+        }
+        Next::MoveOn
+    }
+
+    /// The error once every target has been tried or skipped.
+    fn finish(self) -> GatewayError {
+        let attempts = self.attempts;
+        if let Some((error, target)) = self.context_error {
+            // Nothing larger answered: the client gets the clean 400 that names the limit.
+            return GatewayError::Upstream {
+                error,
+                target,
+                attempts,
+            };
+        }
+        if attempts.iter().all(|a| a.skipped) {
+            if self.capped > 0 && self.shortest_wait.is_none() {
+                return GatewayError::SpendCapped {
+                    attempts,
+                    retry_in: self.cap_resets_in.unwrap_or_default(),
+                };
+            }
+            return GatewayError::Unavailable {
+                attempts,
+                retry_in: self.shortest_wait.unwrap_or_default(),
+            };
+        }
+        GatewayError::Exhausted { attempts }
+    }
+}
+
+/// How a hedged attempt ended.
+enum Raced<T> {
+    Won(Won<T>),
+    /// One of the two failed with a class that stops failover.
+    Stop(GatewayError),
+    /// Both failed; both failures are recorded.
+    BothFailed,
+    /// No hedge was started (no budget, no breaker admission, or the primary ended first),
+    /// and the primary failed: the caller handles it as any failure.
+    PrimaryFailed(UpstreamError, Permit),
+}
+
+/// Runs `primary`; if it has produced nothing after `after`, starts the same request on
+/// `other` and takes whichever produces content first. The loser's future is dropped, which
+/// drops its upstream connection; its permit goes unreported, so no breaker is charged for
+/// the cancellation.
+#[allow(clippy::too_many_arguments)]
+async fn race<T, F, Fut>(
+    target: &Arc<RouteTarget>,
+    permit: Permit,
+    started: Instant,
+    primary: Fut,
+    other: &Arc<RouteTarget>,
+    after: Duration,
+    policy: &Policy<'_>,
+    attempt: &mut F,
+    run: &mut Run<'_>,
+) -> Raced<T>
+where
+    F: FnMut(Arc<RouteTarget>, Instant) -> Fut,
+    Fut: Future<Output = Result<T, UpstreamError>>,
+{
+    let mut primary = pin!(primary);
+    let hedge_at = (started + after).min(policy.deadline);
+    let early = tokio::select! {
+        biased;
+        r = &mut primary => Some(r),
+        _ = tokio::time::sleep_until(hedge_at) => None,
+    };
+    let won = |value, target: &Arc<RouteTarget>, permit, started, attempts| {
+        Raced::Won(Won {
+            value,
+            target: Arc::clone(target),
+            permit,
+            started,
+            attempts,
+        })
+    };
+    match early {
+        Some(Ok(value)) => {
+            return won(
+                value,
+                target,
+                permit,
+                started,
+                std::mem::take(&mut run.attempts),
+            )
+        }
+        Some(Err(e)) => return Raced::PrimaryFailed(e, permit),
+        None => {}
+    }
+    // A hedge is one more request upstream: it must be paid for from the retry budget, so
+    // hedging can never more than add the budget's share of load.
+    let hedge_permit = match other.breaker.acquire() {
+        Ok(p) if policy.budget.withdraw() => Some(p),
+        _ => None,
+    };
+    let Some(hedge_permit) = hedge_permit else {
+        return match primary.await {
+            Ok(value) => won(
+                value,
+                target,
+                permit,
+                started,
+                std::mem::take(&mut run.attempts),
+            ),
+            Err(e) => Raced::PrimaryFailed(e, permit),
+        };
+    };
+    tracing::info!(route = %run.route.alias, from = %target.name, to = %other.name, "hedging: no content after {} ms", after.as_millis());
+    let hedge_started = Instant::now();
+    let mut hedge = pin!(attempt(Arc::clone(other), hedge_started));
+    let mut primary_permit = Some(permit);
+    let mut hedge_permit = Some(hedge_permit);
+    loop {
+        let (is_primary, result) = tokio::select! {
+            r = &mut primary, if primary_permit.is_some() => (true, r),
+            r = &mut hedge, if hedge_permit.is_some() => (false, r),
+        };
+        let (this, that, this_permit, that_permit, this_started) = if is_primary {
+            (
+                target,
+                other,
+                primary_permit.take(),
+                hedge_permit.take(),
+                started,
+            )
+        } else {
+            (
+                other,
+                target,
+                hedge_permit.take(),
+                primary_permit.take(),
+                hedge_started,
+            )
+        };
+        let Some(this_permit) = this_permit else {
+            return Raced::BothFailed;
+        };
+        match result {
+            Ok(value) => {
+                if that_permit.is_some() {
+                    run.attempts.push(AttemptRecord::cancelled(that, this));
+                }
+                drop(that_permit);
+                return won(
+                    value,
+                    this,
+                    this_permit,
+                    this_started,
+                    std::mem::take(&mut run.attempts),
+                );
+            }
+            Err(e) => {
+                // The other one is still running: it is the failover now.
+                if let Next::Stop(err) = run.on_failure(this, e, this_permit, policy, false, true) {
+                    return Raced::Stop(err);
+                }
+                match that_permit {
+                    Some(p) if is_primary => hedge_permit = Some(p),
+                    Some(p) => primary_permit = Some(p),
+                    None => return Raced::BothFailed,
                 }
             }
         }
     }
-    if let Some((error, target)) = context_error {
-        // Nothing larger answered: the client gets the clean 400 that names the limit.
-        return Err(GatewayError::Upstream {
-            error,
-            target,
-            attempts,
-        });
-    }
-    if attempts.iter().all(|a| a.skipped) {
-        return Err(GatewayError::Unavailable {
-            attempts,
-            retry_in: shortest_wait.unwrap_or_default(),
-        });
-    }
-    Err(GatewayError::Exhausted { attempts })
 }
 
 /// How long to wait before retrying the same target, if this class allows it at all.

@@ -14,6 +14,7 @@
 //!
 //! This is the only crate (with the mock providers in `switchyard-sim`) that does network I/O.
 
+pub mod accounting;
 pub mod body;
 pub mod chunked;
 pub mod client;
@@ -24,9 +25,11 @@ pub mod continuation;
 pub mod demo;
 pub mod errors;
 pub mod failover;
+pub mod health;
 mod listen;
 pub mod providers;
 pub mod route;
+pub mod routing;
 pub mod schemas;
 pub mod server;
 pub mod streaming;

@@ -8,10 +8,13 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use switchyard_core::{Provider, ServerSide, Target, UnsupportedPolicy};
 use switchyard_openai::OpenAiServer;
-use switchyard_resilience::{Breaker, LatencyWindow};
+use switchyard_resilience::Breaker;
+use switchyard_routing::cost::{Ledger, Price, SpendCap};
+use switchyard_routing::stats::{StatsConfig, TargetStats};
+use switchyard_routing::strategy::{CostPolicy, LatencyPolicy, Router, Strategy, TargetInfo};
 
 use crate::client::RequestHead;
-use crate::config::{Config, Timeouts};
+use crate::config::{Config, HedgeAfter, StrategyName, Timeouts};
 use crate::providers;
 
 /// One upstream a route can send to.
@@ -34,8 +37,14 @@ pub struct RouteTarget {
     pub on_unsupported: UnsupportedPolicy,
     pub context_window: Option<u32>,
     pub min_tokens_per_sec: Option<f64>,
-    /// Recent times to first token, to spot an unusually slow one.
-    pub ttft: LatencyWindow,
+    /// Rolling latency, throughput and error statistics; shared like the breaker.
+    pub stats: Arc<TargetStats>,
+    pub region: Option<String>,
+    pub price: Option<Price>,
+    /// USD spent on this upstream since the gateway started; shared like the breaker.
+    pub spent: Arc<Ledger>,
+    /// Spend per period, when the target has a cap; shared like the breaker.
+    pub cap: Option<Arc<SpendCap>>,
     /// The encoded request heads for a whole answer and for a stream (see
     /// [`Provider::endpoint`]): made when the config is loaded, so a bad URL or key is a
     /// config error and a request only adds its content length and body.
@@ -98,6 +107,22 @@ pub struct Route {
     pub targets: Vec<Arc<RouteTarget>>,
     pub continue_streams: bool,
     pub failover_on_content_filter: bool,
+    /// Orders the targets for each request.
+    pub router: Router,
+    pub hedge_after: Option<HedgeAfter>,
+    /// A (non-streamed) answer or first token slower than this many times the target's
+    /// recent median (and 100 ms over it) counts against its breaker.
+    pub slow_factor: f64,
+    /// USD spent through this route since the gateway started.
+    pub spent: Ledger,
+}
+
+impl Route {
+    /// True when the targets are always tried in configured order: the plain path skips
+    /// the router.
+    pub fn is_priority(&self) -> bool {
+        matches!(self.router.strategy(), Strategy::Priority)
+    }
 }
 
 /// Every route, and the connect timeouts of the HTTP clients they need (a target's
@@ -110,7 +135,17 @@ pub struct Routes {
 /// Builds every route. Fails only on things the config parser cannot see (a provider that is
 /// not compiled in, a URL or key the provider cannot make a request with).
 pub fn build(config: &Config) -> Result<Routes, String> {
-    let mut breakers: HashMap<(String, String, String), Arc<Breaker>> = HashMap::new();
+    let mut shared: HashMap<UpstreamKey, Shared> = HashMap::new();
+    let workers = match config.server.workers {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let stats_config = StatsConfig {
+        window: Duration::from_millis(config.routing.window_ms),
+        slices: config.routing.slices,
+        shards: workers,
+        refresh: Duration::from_millis(config.routing.refresh_ms),
+    };
     let mut connect_timeouts_ms: Vec<u64> = Vec::new();
     let mut routes = HashMap::new();
     for (alias, route) in &config.models {
@@ -136,10 +171,21 @@ pub fn build(config: &Config) -> Result<Routes, String> {
                     connect_timeouts_ms.len() - 1
                 }
             };
-            let breaker = breakers
-                .entry((provider_name.to_string(), base_url.clone(), t.model.clone()))
-                .or_insert_with(|| Breaker::new(config.breaker))
-                .clone();
+            let key = (
+                provider_name.to_string(),
+                base_url.clone(),
+                t.model.clone(),
+                t.region.clone(),
+            );
+            let state = shared.entry(key).or_insert_with(|| Shared {
+                breaker: Breaker::new(config.breaker),
+                stats: Arc::new(TargetStats::new(stats_config)),
+                spent: Arc::new(Ledger::default()),
+                cap: t.cost_cap.as_ref().and_then(|c| {
+                    let period = switchyard_routing::cost::parse_period(c.period.get_ref()).ok()?;
+                    Some(Arc::new(SpendCap::new(c.usd, period)))
+                }),
+            });
             let name = t
                 .name
                 .clone()
@@ -167,20 +213,63 @@ pub fn build(config: &Config) -> Result<Routes, String> {
                 api_key,
                 timeouts,
                 client_slot,
-                breaker,
+                breaker: Arc::clone(&state.breaker),
+                stats: Arc::clone(&state.stats),
+                region: t.region.clone(),
+                price: t.price.map(Price::from),
+                spent: Arc::clone(&state.spent),
+                cap: state.cap.clone(),
                 accepts_prefill: t
                     .accepts_prefill
                     .unwrap_or(provider.capabilities().assistant_prefill),
                 on_unsupported: route.on_unsupported,
                 context_window: t.context_window,
                 min_tokens_per_sec: t.min_tokens_per_sec,
-                ttft: LatencyWindow::default(),
                 heads,
                 answers_in_client_format: provider
                     .answer_format()
                     .is_some_and(|f| OpenAiServer.wire_format() == Some(f)),
             }));
         }
+        let infos = targets
+            .iter()
+            .zip(&route.targets)
+            .map(|(target, t)| TargetInfo {
+                stats: Arc::clone(&target.stats),
+                price: target.price,
+                weight: t.weight,
+                quality: config
+                    .quality
+                    .get(&t.model)
+                    .map(|tasks| tasks.iter().map(|(k, v)| (k.clone(), *v)).collect())
+                    .unwrap_or_default(),
+            })
+            .collect();
+        let strategy = match route.strategy {
+            StrategyName::Priority => Strategy::Priority,
+            StrategyName::Weighted => Strategy::Weighted,
+            StrategyName::Latency => {
+                let l = route.latency;
+                Strategy::Latency(LatencyPolicy {
+                    quantile: l.quantile.0,
+                    recompute: Duration::from_millis(l.recompute_ms),
+                    margin: l.margin,
+                    hold: Duration::from_millis(l.hold_ms),
+                    explore: l.explore,
+                })
+            }
+            StrategyName::Cost => Strategy::Cost(CostPolicy {
+                quality_floor: route.quality_floor,
+                ..CostPolicy::default()
+            }),
+        };
+        let hedge_after = match &route.hedge_after {
+            Some(h) => Some(
+                HedgeAfter::parse(h.get_ref())
+                    .map_err(|e| format!("models.{alias}.hedge_after: {e}"))?,
+            ),
+            None => None,
+        };
         routes.insert(
             alias.clone(),
             Arc::new(Route {
@@ -188,6 +277,10 @@ pub fn build(config: &Config) -> Result<Routes, String> {
                 targets,
                 continue_streams: route.continue_streams,
                 failover_on_content_filter: route.failover_on_content_filter,
+                router: Router::new(strategy, infos),
+                hedge_after,
+                slow_factor: route.slow_factor,
+                spent: Ledger::default(),
             }),
         );
     }
@@ -195,6 +288,17 @@ pub fn build(config: &Config) -> Result<Routes, String> {
         routes,
         connect_timeouts_ms,
     })
+}
+
+/// Targets with the same provider, base URL, model and region are one upstream: they share a
+/// breaker, statistics and spend.
+type UpstreamKey = (String, String, String, Option<String>);
+
+struct Shared {
+    breaker: Arc<Breaker>,
+    stats: Arc<TargetStats>,
+    spent: Arc<Ledger>,
+    cap: Option<Arc<SpendCap>>,
 }
 
 /// A target's request heads, not streamed and streamed.

@@ -21,8 +21,10 @@ use crate::connection::{Incoming, Limits};
 use crate::errors::GatewayError;
 use crate::failover::{self, Policy};
 use crate::route::{self, Route, RouteTarget};
+use crate::routing;
 use crate::streaming;
 use crate::upstream::Upstreams;
+use switchyard_routing::strategy::Order;
 
 /// Everything a request needs, shared by all worker threads.
 pub struct Gateway {
@@ -101,6 +103,8 @@ impl Worker {
 pub(crate) const TARGET_HEADER: HeaderName = HeaderName::from_static("x-switchyard-target");
 pub(crate) const ATTEMPTS_HEADER: HeaderName = HeaderName::from_static("x-switchyard-attempts");
 const WARNING_HEADER: HeaderName = HeaderName::from_static("x-switchyard-warning");
+/// What the answer cost in USD, when the answering target has a price.
+const COST_HEADER: HeaderName = HeaderName::from_static("x-switchyard-cost");
 
 /// What a request path names.
 #[derive(Clone, Copy)]
@@ -122,7 +126,7 @@ pub async fn serve(worker: Arc<Worker>, req: Incoming) -> Response {
         _ => return not_found(&req),
     };
     match (endpoint, &req.method) {
-        (Endpoint::Chat, &Method::POST) => match handle_chat(&worker, req.body).await {
+        (Endpoint::Chat, &Method::POST) => match handle_chat(&worker, req).await {
             Ok(r) => r,
             Err(e) => e.into_response(),
         },
@@ -133,10 +137,11 @@ pub async fn serve(worker: Arc<Worker>, req: Incoming) -> Response {
     }
 }
 
-async fn handle_chat(worker: &Worker, body: Bytes) -> Result<Response, GatewayError> {
+async fn handle_chat(worker: &Worker, req: Incoming) -> Result<Response, GatewayError> {
     let gw = &worker.gw;
+    let body = &req.body;
     // A match rather than `map_err(..)?`: each wrapper moved the whole request once more.
-    let request = match OpenAiServer.parse_request(None, &body) {
+    let request = match OpenAiServer.parse_request(None, body) {
         Ok(request) => request,
         Err(e) => return Err(GatewayError::BadRequest(e)),
     };
@@ -146,25 +151,51 @@ async fn handle_chat(worker: &Worker, body: Bytes) -> Result<Response, GatewayEr
         .routes
         .get(&request.model)
         .ok_or_else(|| GatewayError::UnknownModel(request.model.clone()))?;
-    let deadline = Instant::now() + gw.request_timeout;
+    let now = Instant::now();
+    let deadline = now + gw.request_timeout;
+    let order = if route.is_priority() {
+        Order::identity(route.targets.len())
+    } else {
+        let order = routing::order(route, &req, &request, now);
+        if order.is_empty() {
+            return Err(routing::no_acceptable_target(route, &req, &request));
+        }
+        order
+    };
     let policy = Policy {
         budget: &gw.budget,
         max_retry_after: gw.max_retry_after,
         deadline,
+        hedge_after: routing::hedge_after(route, order, request.stream, now),
     };
     if request.stream {
         // Boxed so the handler's own future stays small: every connection task holds it,
         // and the streaming path alone is several KB.
-        Box::pin(stream_chat(worker, route, request, &policy)).await
+        Box::pin(stream_chat(worker, route, request, order, &policy)).await
     } else {
         let req = &request;
         let upstreams = &*worker.upstreams;
-        let won = failover::run(route, &policy, |target, started| {
+        let won = failover::run(route, order, &policy, |target, started| {
             complete(upstreams, target, req, started, deadline)
         })
         .await?;
         let attempts = won.attempt_count();
-        won.permit.success();
+        let target = &won.target;
+        let total = won.started.elapsed();
+        let usage = match &won.value {
+            Answer::Parsed(response) => response.usage.clone(),
+            // Read only to bill a priced target: the forwarded path never parses otherwise.
+            Answer::Forwarded(bytes) if target.price.is_some() => target
+                .provider
+                .parse_response(bytes)
+                .ok()
+                .and_then(|r| r.usage),
+            Answer::Forwarded(_) => None,
+        };
+        routing::record_answer(route, target, won.permit, total, usage.as_ref());
+        let cost = usage
+            .as_ref()
+            .and_then(|u| crate::accounting::bill(route, target, u));
         let mut resp = match won.value {
             Answer::Forwarded(bytes) => body::json(StatusCode::OK, bytes),
             Answer::Parsed(mut response) => {
@@ -181,6 +212,9 @@ async fn handle_chat(worker: &Worker, body: Bytes) -> Result<Response, GatewayEr
             }
         };
         annotate(&mut resp, &won.target, attempts);
+        if let Some(usd) = cost {
+            resp.append(COST_HEADER, crate::accounting::cost_header(usd));
+        }
         Ok(resp)
     }
 }
@@ -234,12 +268,13 @@ async fn stream_chat(
     worker: &Worker,
     route: &Arc<Route>,
     request: ChatRequest,
+    order: Order,
     policy: &Policy<'_>,
 ) -> Result<Response, GatewayError> {
     let deadline = policy.deadline;
     let req = &request;
     let upstreams = &*worker.upstreams;
-    let won = failover::run(route, policy, |target, started| {
+    let won = failover::run(route, order, policy, |target, started| {
         streaming::open_until_content(upstreams, target, req, started, deadline)
     })
     .await?;
@@ -321,17 +356,7 @@ fn models(gw: &Gateway) -> Response {
 }
 
 fn health(gw: &Gateway) -> Response {
-    let mut targets = serde_json::Map::new();
-    for route in gw.routes.values() {
-        for t in &route.targets {
-            let s = t.breaker.snapshot();
-            targets.insert(
-                t.name.clone(),
-                serde_json::json!({"breaker": s.state, "consecutive_failures": s.consecutive_failures, "last_trip_reason": s.last_trip_reason}),
-            );
-        }
-    }
-    json_value(&serde_json::json!({"status": "ok", "targets": targets}))
+    json_value(&crate::health::report(gw.routes.values().map(|r| &**r)))
 }
 
 fn json_value(v: &serde_json::Value) -> Response {

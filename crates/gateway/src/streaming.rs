@@ -287,6 +287,10 @@ pub async fn relay(
     let mut usage: Option<switchyard_core::Usage> = None;
     let mut finishes: Vec<StreamEvent> = Vec::new();
     let mut served_by = vec![target.name.clone()];
+    let mut models = vec![target.model.clone()];
+    // What the answer cost, each target billed for its own part; `None` while no part had
+    // a price.
+    let mut cost: Option<f64> = None;
     let mut tried = vec![target.name.clone()];
     let mut pending: VecDeque<StreamEvent> = held.into();
     let mut buf = Vec::with_capacity(1024);
@@ -335,6 +339,9 @@ pub async fn relay(
                 }
                 if let StreamEvent::Usage(u) = &ev {
                     speed.output_tokens = Some(u.output_tokens);
+                    if let Some(usd) = crate::accounting::bill(&ctx.route, &target, u) {
+                        *cost.get_or_insert(0.0) += usd;
+                    }
                     // Held to the end: a continued answer bills every attempt, summed.
                     match usage.as_mut() {
                         Some(total) => total.add(u),
@@ -386,18 +393,28 @@ pub async fn relay(
                 }
                 encoder.finish(&mut buf);
                 if served_by.len() > 1 {
-                    crate::continuation::mark_continued(&mut buf, &served_by);
                     tracing::info!(route = %ctx.route.alias, served_by = ?served_by, "stream continued across targets");
                 }
+                crate::continuation::mark_final(&mut buf, &served_by, &models, cost);
                 let _ = tx.send(Bytes::from(buf)).await;
-                match speed.soft_failure(&target, ttft) {
+                match speed.soft_failure(&target, ttft, ctx.route.slow_factor) {
                     Some(why) => {
                         tracing::warn!(target = %target.name, "stream completed but {why}; counted against the breaker");
                         permit.failure("slow_stream");
                     }
                     None => permit.success(),
                 }
-                target.ttft.record(ttft);
+                let generation = speed.first_content.elapsed();
+                target.stats.record_answer(
+                    Instant::now(),
+                    &switchyard_routing::stats::Answered {
+                        streamed: true,
+                        ttft: Some(ttft),
+                        total: ttft + generation,
+                        output_tokens: speed.output_tokens,
+                        generation: Some(generation),
+                    },
+                );
                 // The client has its whole answer (dropping the sender ends its body); now
                 // give the upstream connection a chance to go back to the pool.
                 drop(tx);
@@ -414,6 +431,9 @@ pub async fn relay(
                 );
                 if err.class.policy().trips_breaker {
                     permit.failure(err.class.name());
+                    target
+                        .stats
+                        .record_failure(Instant::now(), err.class.name());
                 } else {
                     drop(permit);
                 }
@@ -439,6 +459,7 @@ pub async fn relay(
                         permit = next_permit;
                         speed = Speed::start();
                         served_by.push(target.name.clone());
+                        models.push(target.model.clone());
                         continue;
                     }
                 }
@@ -489,13 +510,6 @@ pub fn now_secs() -> u64 {
         .unwrap_or(0)
 }
 
-/// How much later than the recent median a first token must come, besides being 3x as late,
-/// before a completed stream counts against the target's breaker. Without it a fast upstream
-/// (a median under a millisecond) would have its breaker opened by scheduling jitter of a
-/// few milliseconds; against a cloud provider's median of hundreds of milliseconds the ratio
-/// decides alone.
-const SLOW_FIRST_TOKEN_MARGIN: std::time::Duration = std::time::Duration::from_millis(100);
-
 /// How fast one attempt's stream went, to tell a slow success from a healthy one.
 struct Speed {
     first_content: Instant,
@@ -513,12 +527,17 @@ impl Speed {
     }
 
     /// Why this completed stream still counts as a (soft) failure, if it does: a first token
-    /// slower than 3x the target's recent median and at least [`SLOW_FIRST_TOKEN_MARGIN`]
-    /// over it, or output below its tokens/s floor.
-    fn soft_failure(&self, target: &RouteTarget, ttft: std::time::Duration) -> Option<String> {
-        if target.ttft.is_outlier(ttft, 3.0, SLOW_FIRST_TOKEN_MARGIN) {
+    /// slower than `factor` times the target's recent median and at least
+    /// [`crate::routing::SLOW_MARGIN`] over it, or output below its tokens/s floor.
+    fn soft_failure(
+        &self,
+        target: &RouteTarget,
+        ttft: std::time::Duration,
+        factor: f64,
+    ) -> Option<String> {
+        if crate::routing::is_slow(target, true, ttft, factor) {
             return Some(format!(
-                "its first token took {} ms, over 3x the recent median",
+                "its first token took {} ms, over {factor}x the recent median",
                 ttft.as_millis()
             ));
         }

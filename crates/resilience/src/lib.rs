@@ -1,6 +1,7 @@
 //! Resilience pieces the gateway composes, each small and testable alone with tokio's paused
-//! clock: a circuit [`breaker`], a retry [`budget`], the stream [`deadline`]s, and a rolling
-//! [`latency`] window that tells an unusually slow attempt.
+//! clock: a circuit [`breaker`] (with its recovery ramp), a retry [`budget`] and the stream
+//! [`deadline`]s. Rolling latency statistics live in `switchyard-routing`, which also feeds
+//! the soft-failure checks.
 //!
 //! Invariant: nothing here knows a provider. Layers read only outcomes and
 //! [`switchyard_core::ErrorClass`].
@@ -8,9 +9,10 @@
 pub mod breaker;
 pub mod budget;
 pub mod deadline;
-pub mod latency;
 
-pub use breaker::{Breaker, BreakerConfig, BreakerSnapshot, BreakerState, Permit, Rejected};
+pub use breaker::{
+    Breaker, BreakerConfig, BreakerSnapshot, BreakerState, Permit, RecoveryPercents, RejectKind,
+    Rejected, MAX_RECOVERY_STAGES,
+};
 pub use budget::RetryBudget;
 pub use deadline::{Deadlines, Expired, StreamTimeouts};
-pub use latency::LatencyWindow;

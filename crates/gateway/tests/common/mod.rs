@@ -38,6 +38,17 @@ pub async fn harness_targets(
     extra: &str,
     tweak: impl Fn(&mut MockConfig),
 ) -> Harness {
+    harness_route(mocks, extra, "", tweak).await
+}
+
+/// Like [`harness_targets`], with `route` lines inside `[models.chat]` (e.g.
+/// `strategy = "latency"`).
+pub async fn harness_route(
+    mocks: &[(Wire, &str, &str)],
+    extra: &str,
+    route: &str,
+    tweak: impl Fn(&mut MockConfig),
+) -> Harness {
     let mut started = Vec::new();
     for (wire, name, _) in mocks {
         let mut c = MockConfig::new(*wire, *name);
@@ -78,6 +89,7 @@ total_ms = 5000
 {extra}
 
 [models.chat]
+{route}
 targets = [
 {targets}]
 "#
