@@ -4,8 +4,11 @@
 //! The layers a chat request passes through, outside in:
 //! 1. [`server`]: read the body (size-limited), parse it with the OpenAI front door, find the
 //!    route for the model alias.
-//! 2. [`failover`]: the request deadline, then each target in order: its circuit breaker,
-//!    the attempt, and the error-class policy that says stop, retry or move on.
+//! 2. [`routing`]: the route's strategy orders its targets for this request (from the live
+//!    statistics every target keeps); [`failover`]: the request deadline, then each target in
+//!    that order: its spend cap, its circuit breaker (and recovery ramp), the attempt (hedged,
+//!    when the route says so), and the error-class policy that says stop, retry or move on.
+//!    Each answer's latency and cost are recorded ([`accounting`]); [`health`] shows them.
 //! 3. [`upstream`]: one attempt: the provider crate builds the native request, [`client`] sends
 //!    it under the connect and header timeouts, non-2xx answers are classified.
 //! 4. [`streaming`]: for streams, events are held back until the first content arrives (so a
