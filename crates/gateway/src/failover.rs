@@ -169,7 +169,7 @@ where
             } else {
                 target.breaker.acquire()
             };
-            let permit = match admitted {
+            let mut permit = match admitted {
                 Ok(p) => p,
                 Err(rejected) if rejected.kind == RejectKind::Ramp => {
                     deferred.push(i);
@@ -228,11 +228,10 @@ where
                         Raced::Won(won) => return Ok(won),
                         Raced::Stop(err) => return Err(err),
                         Raced::BothFailed => break,
-                        Raced::PrimaryFailed(err, permit) => {
-                            match run.on_failure(target, err, permit, policy, is_last, true) {
-                                Next::Stop(e) => return Err(e),
-                                Next::Retry(_) | Next::MoveOn => break,
-                            }
+                        // No hedge ran: an ordinary failure of this attempt.
+                        Raced::PrimaryFailed(err, returned) => {
+                            permit = returned;
+                            Err(err)
                         }
                     }
                 }
@@ -516,4 +515,217 @@ fn same_target_wait(class: ErrorClass, policy: &Policy<'_>, is_last: bool) -> Op
 
 fn rand_jitter_ms(max: u64) -> u64 {
     rand::random_range(0..max.max(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    fn route(extra: &str, route_lines: &str) -> Arc<Route> {
+        let text = format!(
+            "{extra}\n[models.chat]\n{route_lines}\ntargets = [\n  {{ name = \"a\", provider = \"openai\", base_url = \"http://127.0.0.1:9\", model = \"ma\", price = {{ input_per_mtok = 1.0, output_per_mtok = 1.0 }}, cost_cap = {{ usd = 1.0, period = \"1d\" }} }},\n  {{ name = \"b\", provider = \"openai\", base_url = \"http://127.0.0.1:10\", model = \"mb\" }},\n]\n"
+        );
+        let config = crate::config::parse(&text, "t", &|_| None).expect("config");
+        crate::route::build(&config).expect("routes").routes["chat"].clone()
+    }
+
+    fn policy(budget: &RetryBudget, hedge_after: Option<Duration>) -> Policy<'_> {
+        Policy {
+            budget,
+            max_retry_after: Duration::from_secs(2),
+            deadline: Instant::now() + Duration::from_secs(60),
+            hedge_after,
+        }
+    }
+
+    /// Counts the attempts dropped before they finished (cancelled).
+    struct Cancelled<'a>(&'a AtomicUsize, bool);
+    impl Drop for Cancelled<'_> {
+        fn drop(&mut self) {
+            if !self.1 {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
+
+    /// An attempt that answers after `ms`, or fails with a 503 when `fail`.
+    async fn answer(
+        name: String,
+        ms: u64,
+        fail: bool,
+        cancelled: &AtomicUsize,
+    ) -> Result<String, UpstreamError> {
+        let mut guard = Cancelled(cancelled, false);
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        guard.1 = true;
+        if fail {
+            Err(UpstreamError::new(ErrorClass::Overloaded, "busy"))
+        } else {
+            Ok(name)
+        }
+    }
+
+    fn both(r: &Route) -> Order {
+        Order::identity(r.targets.len())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hedge_wins_and_the_slow_attempt_is_cancelled_uncharged() {
+        let r = route("", "");
+        let budget = RetryBudget::new(1.0, 10.0);
+        let cancelled = AtomicUsize::new(0);
+        let start = Instant::now();
+        let won = run(
+            &r,
+            both(&r),
+            &policy(&budget, Some(Duration::from_millis(100))),
+            |t, _| {
+                let ms = if t.name == "a" { 1_000 } else { 10 };
+                answer(t.name.clone(), ms, false, &cancelled)
+            },
+        )
+        .await
+        .ok()
+        .expect("an answer");
+        assert_eq!(won.value, "b");
+        assert_eq!(start.elapsed(), Duration::from_millis(110));
+        assert_eq!(cancelled.load(Ordering::SeqCst), 1, "the loser was dropped");
+        assert_eq!(won.attempt_count(), 2);
+        assert!(won.attempts[0].message.contains("cancelled"));
+        assert_eq!(r.targets[0].breaker.snapshot().consecutive_failures, 0);
+        assert_eq!(r.targets[0].stats.summary(Instant::now()).failures, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_before_hedge_after_starts_no_hedge() {
+        let r = route("", "");
+        let budget = RetryBudget::new(1.0, 10.0);
+        let cancelled = AtomicUsize::new(0);
+        let calls = AtomicUsize::new(0);
+        let won = run(
+            &r,
+            both(&r),
+            &policy(&budget, Some(Duration::from_millis(100))),
+            |t, _| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                answer(t.name.clone(), 99, false, &cancelled)
+            },
+        )
+        .await
+        .ok()
+        .expect("an answer");
+        assert_eq!(won.value, "a");
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_budget_there_is_no_hedge() {
+        let r = route("", "");
+        let budget = RetryBudget::new(0.0, 0.0);
+        assert!(!budget.withdraw(), "nothing to spend");
+        let cancelled = AtomicUsize::new(0);
+        let won = run(
+            &r,
+            both(&r),
+            &policy(&budget, Some(Duration::from_millis(100))),
+            |t, _| {
+                let ms = if t.name == "a" { 1_000 } else { 10 };
+                answer(t.name.clone(), ms, false, &cancelled)
+            },
+        )
+        .await
+        .ok()
+        .expect("an answer");
+        assert_eq!(won.value, "a", "waited for the first target");
+        assert_eq!(cancelled.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_primary_that_fails_after_the_hedge_started_leaves_the_hedge_to_answer() {
+        let r = route("", "");
+        let budget = RetryBudget::new(1.0, 10.0);
+        let cancelled = AtomicUsize::new(0);
+        let won = run(
+            &r,
+            both(&r),
+            &policy(&budget, Some(Duration::from_millis(50))),
+            |t, _| {
+                let (ms, fail) = if t.name == "a" {
+                    (80, true)
+                } else {
+                    (200, false)
+                };
+                answer(t.name.clone(), ms, fail, &cancelled)
+            },
+        )
+        .await
+        .ok()
+        .expect("an answer");
+        assert_eq!(won.value, "b");
+        assert_eq!(
+            r.targets[0].breaker.snapshot().consecutive_failures,
+            1,
+            "a real failure counts"
+        );
+        assert_eq!(r.targets[0].stats.summary(Instant::now()).failures, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_recovering_target_turned_away_is_tried_again_when_the_rest_fail() {
+        let r = route(
+            "[breaker]\nfailure_threshold = 1\ncooldown_ms = 1000\njitter = 0.0\nrecovery_stage_ms = 60000\nrecovery_percent = [1]\n",
+            "",
+        );
+        let a = &r.targets[0].breaker;
+        a.acquire().unwrap().failure("overloaded");
+        tokio::time::advance(Duration::from_secs(1)).await;
+        a.acquire().unwrap().success();
+        // The first request of a stage is let through: use it up.
+        drop(a.acquire().unwrap());
+        let budget = RetryBudget::new(0.0, 0.0);
+        let cancelled = AtomicUsize::new(0);
+        let calls = std::sync::Mutex::new(Vec::new());
+        let won = run(&r, both(&r), &policy(&budget, None), |t, _| {
+            calls.lock().unwrap().push(t.name.clone());
+            answer(t.name.clone(), 1, t.name == "b", &cancelled)
+        })
+        .await
+        .ok()
+        .expect("answered by the recovering target");
+        assert_eq!(won.value, "a");
+        assert_eq!(*calls.lock().unwrap(), ["b", "a"]);
+        assert!(won.attempts[0].message.contains("recovering"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_target_over_its_spend_cap_is_skipped_and_all_capped_is_its_own_error() {
+        let r = route("", "");
+        let a = &r.targets[0];
+        a.cap
+            .as_ref()
+            .unwrap()
+            .add(1.5, crate::accounting::now_ms());
+        let budget = RetryBudget::new(0.0, 0.0);
+        let cancelled = AtomicUsize::new(0);
+        let won = run(&r, both(&r), &policy(&budget, None), |t, _| {
+            answer(t.name.clone(), 1, false, &cancelled)
+        })
+        .await
+        .ok()
+        .expect("an answer");
+        assert_eq!(won.value, "b");
+        assert!(won.attempts[0].message.contains("spend cap"));
+        let only_a = Order::identity(1);
+        let err = run(&r, only_a, &policy(&budget, None), |t, _| {
+            answer(t.name.clone(), 1, false, &cancelled)
+        })
+        .await
+        .err()
+        .expect("capped");
+        assert!(
+            matches!(err, GatewayError::SpendCapped { retry_in, .. } if retry_in > Duration::ZERO)
+        );
+    }
 }

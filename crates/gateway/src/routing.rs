@@ -81,10 +81,16 @@ pub fn hedge_after(route: &Route, order: Order, streamed: bool, now: Instant) ->
 
 /// True when `took` is over `factor` times the target's recent median and [`SLOW_MARGIN`]
 /// over it: a success that still counts against the breaker.
-pub fn is_slow(target: &RouteTarget, streamed: bool, took: Duration, factor: f64) -> bool {
+pub fn is_slow(
+    target: &RouteTarget,
+    now: Instant,
+    streamed: bool,
+    took: Duration,
+    factor: f64,
+) -> bool {
     target
         .stats
-        .quick(Instant::now(), streamed, Quantile::P50)
+        .quick(now, streamed, Quantile::P50)
         .is_some_and(|m| took > m.mul_f64(factor) && took >= m.saturating_add(SLOW_MARGIN))
 }
 
@@ -94,17 +100,18 @@ pub fn record_answer(
     route: &Route,
     target: &RouteTarget,
     permit: Permit,
+    now: Instant,
     total: Duration,
     usage: Option<&Usage>,
 ) {
-    if is_slow(target, false, total, route.slow_factor) {
+    if is_slow(target, now, false, total, route.slow_factor) {
         tracing::warn!(target = %target.name, "answer took {} ms, over {}x the recent median; counted against the breaker", total.as_millis(), route.slow_factor);
         permit.failure("slow_answer");
     } else {
         permit.success();
     }
     target.stats.record_answer(
-        Instant::now(),
+        now,
         &Answered {
             streamed: false,
             ttft: None,

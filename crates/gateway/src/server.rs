@@ -181,7 +181,9 @@ async fn handle_chat(worker: &Worker, req: Incoming) -> Result<Response, Gateway
         .await?;
         let attempts = won.attempt_count();
         let target = &won.target;
-        let total = won.started.elapsed();
+        // One clock read for the latency, the slowness check and the statistics.
+        let answered = Instant::now();
+        let total = answered - won.started;
         let usage = match &won.value {
             Answer::Parsed(response) => response.usage.clone(),
             // Read only to bill a priced target: the forwarded path never parses otherwise.
@@ -192,7 +194,7 @@ async fn handle_chat(worker: &Worker, req: Incoming) -> Result<Response, Gateway
                 .and_then(|r| r.usage),
             Answer::Forwarded(_) => None,
         };
-        routing::record_answer(route, target, won.permit, total, usage.as_ref());
+        routing::record_answer(route, target, won.permit, answered, total, usage.as_ref());
         let cost = usage
             .as_ref()
             .and_then(|u| crate::accounting::bill(route, target, u));

@@ -535,7 +535,7 @@ impl Speed {
         ttft: std::time::Duration,
         factor: f64,
     ) -> Option<String> {
-        if crate::routing::is_slow(target, true, ttft, factor) {
+        if crate::routing::is_slow(target, Instant::now(), true, ttft, factor) {
             return Some(format!(
                 "its first token took {} ms, over {factor}x the recent median",
                 ttft.as_millis()

@@ -28,7 +28,8 @@ fn readme_config_examples_are_valid() {
     for block in blocks {
         let mut config = block.to_string();
         if !config.contains("[models.") {
-            config.push_str("\n[models.x]\ntargets = [ { provider = \"openai\", model = \"m\" } ]\n");
+            config
+                .push_str("\n[models.x]\ntargets = [ { provider = \"openai\", model = \"m\" } ]\n");
         }
         let parsed = switchyard_gateway::config::parse(&config, "README", &|_| Some("sk-x".into()))
             .unwrap_or_else(|e| panic!("README block does not parse: {e}\n{block}"));
