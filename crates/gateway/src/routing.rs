@@ -91,7 +91,11 @@ pub fn is_slow(
     target
         .stats
         .quick(now, streamed, Quantile::P50)
-        .is_some_and(|m| took > m.mul_f64(factor) && took >= m.saturating_add(SLOW_MARGIN))
+        // In f64 seconds: `Duration::mul_f64` checks and rounds its way back to a Duration
+        // (most of this function's cost on every answer, in callgrind).
+        .is_some_and(|m| {
+            took.as_secs_f64() > m.as_secs_f64() * factor && took >= m.saturating_add(SLOW_MARGIN)
+        })
 }
 
 /// A non-streamed answer: its latency goes into the statistics (after the slowness check, so

@@ -344,8 +344,12 @@ fn merge_histogram(into: &mut Option<Histogram<u32>>, from: Option<&Histogram<u3
     let _ = into.get_or_insert_with(new_histogram).add(from);
 }
 
+/// Whole microseconds, saturating; without `as_micros`'s 128-bit arithmetic, as this runs on
+/// every record.
 fn micros(d: Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+    d.as_secs()
+        .saturating_mul(1_000_000)
+        .saturating_add(u64::from(d.subsec_micros()))
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
