@@ -148,6 +148,28 @@ impl ErrorClass {
         }
     }
 
+    /// This class's position in [`ErrorClass::ALL`], for tables indexed by class.
+    pub const fn index(self) -> usize {
+        use ErrorClass::*;
+        match self {
+            RateLimited { .. } => 0,
+            QuotaExhausted => 1,
+            Overloaded => 2,
+            ServerError => 3,
+            Timeout => 4,
+            Connect => 5,
+            StreamInterrupted => 6,
+            Auth => 7,
+            PermissionDenied => 8,
+            InvalidRequest => 9,
+            ContextLengthExceeded => 10,
+            NotFound => 11,
+            PayloadTooLarge => 12,
+            ContentFiltered => 13,
+            Unsupported => 14,
+        }
+    }
+
     /// Every class, for tables and docs.
     pub const ALL: [ErrorClass; 15] = [
         ErrorClass::RateLimited {
@@ -283,6 +305,13 @@ impl From<TranslateError> for UpstreamError {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn index_is_the_position_in_all() {
+        for (i, class) in ErrorClass::ALL.iter().enumerate() {
+            assert_eq!(class.index(), i, "{}", class.name());
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -31,6 +31,10 @@ pub struct Config {
     /// soft failures, hedging and `/health`).
     #[serde(default)]
     pub routing: RoutingConfig,
+    /// Overrides of the built-in reaction to each error class, for every route (a route's own
+    /// `policy` overrides these in turn). See README, "What happens on each error".
+    #[serde(default)]
+    pub policy: crate::policy::PolicyConfig,
     /// Quality score per upstream model per task (`[quality."gpt-4o"] chat = 0.9`), for the
     /// `cost` strategy's floor. A task is a route alias or the tag a request carries
     /// (`x-switchyard-task` header or `metadata.switchyard_task`).
@@ -238,6 +242,9 @@ pub struct ModelRoute {
     /// median, and at least 100 ms over it, counts against the target's breaker.
     #[serde(default = "three")]
     pub slow_factor: f64,
+    /// This route's overrides of the reaction to each error class (over the global `[policy]`).
+    #[serde(default)]
+    pub policy: crate::policy::PolicyConfig,
 }
 
 fn three() -> f64 {
@@ -548,6 +555,12 @@ pub fn parse(
             }
         }
         validate_routing(route).map_err(|m| err(span.clone(), format!("models.{alias}: {m}")))?;
+        crate::policy::FailurePolicy::build(&[&config.policy, &route.policy]).map_err(|m| {
+            err(
+                span.clone(),
+                format!("models.{alias}: {m} (global [policy] and this route's policy combined)"),
+            )
+        })?;
     }
     if config.server.max_body_bytes == 0 {
         return Err(ConfigError {

@@ -161,8 +161,13 @@ pub async fn resume(ctx: &RelayContext, sent: &Sent, tried: &mut Vec<String>) ->
                     "continuation attempt failed: {}",
                     e.message
                 );
-                if e.class.policy().trips_breaker {
+                if ctx.route.policy.reaction(e.class).counts_against_breaker {
                     permit.failure(e.class.name());
+                }
+                if e.class.policy().trips_breaker {
+                    target
+                        .stats
+                        .record_failure(tokio::time::Instant::now(), e.class.name());
                 }
             }
         }

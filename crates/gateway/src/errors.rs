@@ -275,31 +275,8 @@ impl GatewayError {
     }
 }
 
-/// The error-class table as Markdown, exactly as README.md prints it (a test keeps the two
-/// equal).
+/// The default error-class table as Markdown, exactly as README.md prints it (a test keeps
+/// the two equal).
 pub fn policy_table_markdown() -> String {
-    let mut out = String::from(
-        "| class | fails over | retries on the same target | counts against the breaker | status to the client | OpenAI error type |\n|---|---|---|---|---|---|\n",
-    );
-    let yes = |b: bool| if b { "yes" } else { "no" };
-    for class in ErrorClass::ALL {
-        let p = class.policy();
-        let retries = match class {
-            ErrorClass::RateLimited { .. } => "once, when Retry-After is short".to_string(),
-            _ if p.retries_on_same_target > 0 => {
-                format!("{}, within the retry budget", p.retries_on_same_target)
-            }
-            _ => "no".to_string(),
-        };
-        out.push_str(&format!(
-            "| `{}` | {} | {} | {} | {} | `{}` |\n",
-            class.name(),
-            yes(p.fail_over),
-            retries,
-            yes(p.trips_breaker),
-            p.client_status,
-            p.openai_type
-        ));
-    }
-    out
+    crate::policy::FailurePolicy::default().markdown()
 }

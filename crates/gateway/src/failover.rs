@@ -24,6 +24,7 @@ use switchyard_routing::strategy::Order;
 use tokio::time::Instant;
 
 use crate::errors::{AttemptRecord, GatewayError};
+use crate::policy::Reaction;
 use crate::route::{Route, RouteTarget};
 
 /// The attempt that succeeded, with the breaker permit whose outcome is still to be reported
@@ -59,7 +60,8 @@ enum Next {
     Stop(GatewayError),
     /// Wait, then try the same target again.
     Retry(Duration),
-    MoveOn,
+    /// Wait (the class's configured delay before failing over), then try the next target.
+    MoveOn(Duration),
 }
 
 /// The state of one failover run that the failure handling reads and updates.
@@ -154,7 +156,8 @@ where
                 continue;
             }
         }
-        let mut retried = false;
+        // Same-target retries made so far.
+        let mut retries = 0u32;
         loop {
             let started = Instant::now();
             if started >= policy.deadline {
@@ -194,7 +197,7 @@ where
             let primary = attempt(Arc::clone(target), started);
             // Hedge once per request, on the first real attempt, when a next target exists.
             let hedge = match policy.hedge_after {
-                Some(after) if !hedged && !retried => {
+                Some(after) if !hedged && retries == 0 => {
                     hedged = true;
                     order
                         .iter()
@@ -246,13 +249,18 @@ where
                         attempts: run.attempts,
                     });
                 }
-                Err(err) => match run.on_failure(target, err, permit, policy, is_last, retried) {
+                Err(err) => match run.on_failure(target, err, permit, policy, is_last, retries) {
                     Next::Stop(e) => return Err(e),
                     Next::Retry(wait) => {
-                        retried = true;
+                        retries += 1;
                         tokio::time::sleep(wait).await;
                     }
-                    Next::MoveOn => break,
+                    Next::MoveOn(delay) => {
+                        if !delay.is_zero() && Instant::now() + delay < policy.deadline {
+                            tokio::time::sleep(delay).await;
+                        }
+                        break;
+                    }
                 },
             }
         }
@@ -261,7 +269,9 @@ where
 }
 
 impl Run<'_> {
-    /// Records a failed attempt (breaker, statistics, the attempt list) and says what follows.
+    /// Records a failed attempt (breaker, statistics, the attempt list) and says what follows,
+    /// by the route's reaction to the class. `retries` is how many same-target retries this
+    /// target has had in this request.
     fn on_failure(
         &mut self,
         target: &RouteTarget,
@@ -269,10 +279,10 @@ impl Run<'_> {
         permit: Permit,
         policy: &Policy<'_>,
         is_last: bool,
-        retried: bool,
+        retries: u32,
     ) -> Next {
         let class = err.class;
-        let p = class.policy();
+        let reaction = *self.route.policy.reaction(class);
         tracing::warn!(
             route = %self.route.alias,
             target = %target.name,
@@ -281,12 +291,15 @@ impl Run<'_> {
             "attempt failed: {}",
             err.message
         );
-        if p.trips_breaker {
+        if reaction.counts_against_breaker {
             permit.failure(class.name());
-            target.stats.record_failure(Instant::now(), class.name());
         } else if class != ErrorClass::Unsupported {
-            // The target answered sanely; the request was the problem.
+            // The target answered sanely (or the route chose not to hold this against it).
             permit.success();
+        }
+        // The statistics show the target's health whatever the breaker is told.
+        if class.policy().trips_breaker || reaction.counts_against_breaker {
+            target.stats.record_failure(Instant::now(), class.name());
         }
         self.attempts.push(AttemptRecord::failure(target, &err));
         if class == ErrorClass::ContextLengthExceeded {
@@ -306,9 +319,14 @@ impl Run<'_> {
                 }
                 self.context_error = Some((err, target.name.clone()));
             }
-            return Next::MoveOn;
+            return Next::MoveOn(Duration::ZERO);
         }
-        let fail_over = p.fail_over
+        if let Some(wait) = same_target_wait(class, &reaction, policy, is_last, retries) {
+            if Instant::now() + wait < policy.deadline && policy.budget.withdraw() {
+                return Next::Retry(wait);
+            }
+        }
+        let fail_over = reaction.fail_over
             || (class == ErrorClass::ContentFiltered && self.route.failover_on_content_filter);
         if !fail_over {
             return Next::Stop(GatewayError::Upstream {
@@ -317,14 +335,11 @@ impl Run<'_> {
                 attempts: std::mem::take(&mut self.attempts),
             });
         }
-        if !retried {
-            if let Some(wait) = same_target_wait(class, policy, is_last) {
-                if Instant::now() + wait < policy.deadline && policy.budget.withdraw() {
-                    return Next::Retry(wait);
-                }
-            }
-        }
-        Next::MoveOn
+        Next::MoveOn(if is_last {
+            Duration::ZERO
+        } else {
+            reaction.delay
+        })
     }
 
     /// The error once every target has been tried or skipped.
@@ -479,7 +494,10 @@ where
             }
             Err(e) => {
                 // The other one is still running: it is the failover now.
-                if let Next::Stop(err) = run.on_failure(this, e, this_permit, policy, false, true) {
+                // No same-target retry while the other attempt runs.
+                if let Next::Stop(err) =
+                    run.on_failure(this, e, this_permit, policy, false, u32::MAX)
+                {
                     return Raced::Stop(err);
                 }
                 match that_permit {
@@ -492,23 +510,30 @@ where
     }
 }
 
-/// How long to wait before retrying the same target, if this class allows it at all.
-fn same_target_wait(class: ErrorClass, policy: &Policy<'_>, is_last: bool) -> Option<Duration> {
+/// How long to wait before retry number `done + 1` on the same target, if the reaction
+/// allows one. A 429's short `Retry-After` is always waited out once (that is what the
+/// provider asked for); without a hint, and with no retries configured, the last target backs
+/// off once, jittered, rather than answer 429 at once.
+fn same_target_wait(
+    class: ErrorClass,
+    reaction: &Reaction,
+    policy: &Policy<'_>,
+    is_last: bool,
+    done: u32,
+) -> Option<Duration> {
     match class {
         ErrorClass::RateLimited {
             retry_after_ms: Some(ms),
-        } => {
+        } if done < reaction.retries.max(1) => {
             let wait = Duration::from_millis(ms);
             (wait <= policy.max_retry_after).then_some(wait)
         }
-        // No hint: with a fallback, moving on is best; with none, back off once, jittered.
         ErrorClass::RateLimited {
             retry_after_ms: None,
-        } if is_last => Some(Duration::from_millis(250 + rand_jitter_ms(500))),
-        c if c.policy().retries_on_same_target > 0 => {
-            // A little jitter so that many clients do not retry in step.
-            Some(Duration::from_millis(50 + rand_jitter_ms(100)))
+        } if reaction.retries == 0 => {
+            (is_last && done == 0).then(|| Duration::from_millis(250 + rand_jitter_ms(500)))
         }
+        _ if done < reaction.retries => Some(reaction.backoff_for(done)),
         _ => None,
     }
 }
@@ -587,7 +612,6 @@ mod tests {
             },
         )
         .await
-        .ok()
         .expect("an answer");
         assert_eq!(won.value, "b");
         assert_eq!(start.elapsed(), Duration::from_millis(110));
@@ -614,7 +638,6 @@ mod tests {
             },
         )
         .await
-        .ok()
         .expect("an answer");
         assert_eq!(won.value, "a");
         assert_eq!(calls.load(Ordering::SeqCst), 1);
@@ -636,7 +659,6 @@ mod tests {
             },
         )
         .await
-        .ok()
         .expect("an answer");
         assert_eq!(won.value, "a", "waited for the first target");
         assert_eq!(cancelled.load(Ordering::SeqCst), 0);
@@ -661,7 +683,6 @@ mod tests {
             },
         )
         .await
-        .ok()
         .expect("an answer");
         assert_eq!(won.value, "b");
         assert_eq!(
@@ -692,7 +713,6 @@ mod tests {
             answer(t.name.clone(), 1, t.name == "b", &cancelled)
         })
         .await
-        .ok()
         .expect("answered by the recovering target");
         assert_eq!(won.value, "a");
         assert_eq!(*calls.lock().unwrap(), ["b", "a"]);
@@ -713,7 +733,6 @@ mod tests {
             answer(t.name.clone(), 1, false, &cancelled)
         })
         .await
-        .ok()
         .expect("an answer");
         assert_eq!(won.value, "b");
         assert!(won.attempts[0].message.contains("spend cap"));
@@ -727,5 +746,104 @@ mod tests {
         assert!(
             matches!(err, GatewayError::SpendCapped { retry_in, .. } if retry_in > Duration::ZERO)
         );
+    }
+
+    /// An attempt that fails with `class` every time, recording when each call started.
+    async fn failing(
+        name: String,
+        class: ErrorClass,
+        log: &std::sync::Mutex<Vec<(String, Duration)>>,
+        t0: Instant,
+    ) -> Result<String, UpstreamError> {
+        log.lock().unwrap().push((name.clone(), t0.elapsed()));
+        if name == "b" {
+            return Ok(name);
+        }
+        Err(UpstreamError::new(class, "no"))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn configured_retries_back_off_doubling_before_moving_on() {
+        let r = route(
+            "",
+            "policy = { server_error = { retries = 2, backoff_ms = 100, backoff_max_ms = 1000, jitter = 0.0 } }",
+        );
+        let budget = RetryBudget::new(1.0, 10.0);
+        let log = std::sync::Mutex::new(Vec::new());
+        let t0 = Instant::now();
+        let won = run(&r, both(&r), &policy(&budget, None), |t, _| {
+            failing(t.name.clone(), ErrorClass::ServerError, &log, t0)
+        })
+        .await
+        .expect("the fallback answers");
+        assert_eq!(won.value, "b");
+        let ms: Vec<(String, u128)> = log
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(n, d)| (n.clone(), d.as_millis()))
+            .collect();
+        assert_eq!(
+            ms,
+            [
+                ("a".into(), 0),
+                ("a".into(), 100),
+                ("a".into(), 300),
+                ("b".into(), 300)
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_delay_before_failing_over_is_waited_and_a_stop_is_a_stop() {
+        let r = route(
+            "[policy]\noverloaded = { delay_ms = 250 }\n",
+            "policy = { timeout = { fail_over = false } }",
+        );
+        let budget = RetryBudget::new(0.0, 0.0);
+        let log = std::sync::Mutex::new(Vec::new());
+        let t0 = Instant::now();
+        run(&r, both(&r), &policy(&budget, None), |t, _| {
+            failing(t.name.clone(), ErrorClass::Overloaded, &log, t0)
+        })
+        .await
+        .expect("the fallback answers");
+        assert_eq!(log.lock().unwrap()[1].1, Duration::from_millis(250));
+        let log = std::sync::Mutex::new(Vec::new());
+        let err = run(&r, both(&r), &policy(&budget, None), |t, _| {
+            failing(t.name.clone(), ErrorClass::Timeout, &log, t0)
+        })
+        .await
+        .err()
+        .expect("stopped");
+        assert!(matches!(err, GatewayError::Upstream { .. }), "{err:?}");
+        assert_eq!(log.lock().unwrap().len(), 1, "the fallback was not tried");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_class_that_does_not_count_leaves_the_breaker_alone() {
+        let r = route(
+            "[breaker]\nfailure_threshold = 1\n",
+            "policy = { overloaded = { counts_against_breaker = false } }",
+        );
+        let budget = RetryBudget::new(0.0, 0.0);
+        let log = std::sync::Mutex::new(Vec::new());
+        let t0 = Instant::now();
+        run(&r, both(&r), &policy(&budget, None), |t, _| {
+            failing(t.name.clone(), ErrorClass::Overloaded, &log, t0)
+        })
+        .await
+        .expect("the fallback answers");
+        assert_eq!(r.targets[0].breaker.snapshot().state, "closed");
+        // The statistics still show the failure.
+        assert_eq!(r.targets[0].stats.summary(Instant::now()).failures, 1);
+        // The same fault on a route without the override opens it (threshold 1).
+        let plain = route("[breaker]\nfailure_threshold = 1\n", "");
+        run(&plain, both(&plain), &policy(&budget, None), |t, _| {
+            failing(t.name.clone(), ErrorClass::Overloaded, &log, t0)
+        })
+        .await
+        .expect("the fallback answers");
+        assert_eq!(plain.targets[0].breaker.snapshot().state, "open");
     }
 }

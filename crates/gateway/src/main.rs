@@ -31,7 +31,13 @@ enum Command {
         listen: Option<String>,
     },
     /// Validate a config file and exit.
-    CheckConfig { config: PathBuf },
+    CheckConfig {
+        config: PathBuf,
+        /// Also print each route's effective reaction to every error class (README's table,
+        /// with the config's overrides applied).
+        #[arg(long)]
+        explain: bool,
+    },
     /// Serve on the embedded default config with built-in mock providers (no keys needed).
     #[cfg(feature = "sim")]
     Demo {
@@ -140,15 +146,27 @@ async fn run(command: Command) -> Result<(), String> {
             tracing::info!("switchyard listening on {}", running.url());
             wait(running).await
         }
-        Command::CheckConfig { config } => {
+        Command::CheckConfig { config, explain } => {
             let c = load(&config)?;
             // Builds the routes too: a URL or key no request could be made with is found now.
-            switchyard_gateway::route::build(&c)?;
+            let routes = switchyard_gateway::route::build(&c)?;
             println!(
                 "{}: ok ({} model aliases)",
                 config.display(),
                 c.models.len()
             );
+            if explain {
+                let mut aliases: Vec<&String> = routes.routes.keys().collect();
+                aliases.sort();
+                for alias in aliases {
+                    let route = &routes.routes[alias];
+                    println!(
+                        "\n## models.{alias} (strategy {})\n\n{}",
+                        route.router.strategy().name(),
+                        route.policy.markdown()
+                    );
+                }
+            }
             Ok(())
         }
         #[cfg(feature = "sim")]

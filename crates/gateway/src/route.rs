@@ -15,6 +15,7 @@ use switchyard_routing::strategy::{CostPolicy, LatencyPolicy, Router, Strategy, 
 
 use crate::client::RequestHead;
 use crate::config::{Config, HedgeAfter, StrategyName, Timeouts};
+use crate::policy::FailurePolicy;
 use crate::providers;
 
 /// One upstream a route can send to.
@@ -115,6 +116,8 @@ pub struct Route {
     pub slow_factor: f64,
     /// USD spent through this route since the gateway started.
     pub spent: Ledger,
+    /// The reaction to each error class on this route.
+    pub policy: FailurePolicy,
 }
 
 impl Route {
@@ -281,6 +284,8 @@ pub fn build(config: &Config) -> Result<Routes, String> {
                 hedge_after,
                 slow_factor: route.slow_factor,
                 spent: Ledger::default(),
+                policy: FailurePolicy::build(&[&config.policy, &route.policy])
+                    .map_err(|e| format!("models.{alias}: {e}"))?,
             }),
         );
     }

@@ -429,13 +429,15 @@ pub async fn relay(
                     "stream failed after content was sent: {}",
                     err.message
                 );
-                if err.class.policy().trips_breaker {
+                if ctx.route.policy.reaction(err.class).counts_against_breaker {
                     permit.failure(err.class.name());
+                } else {
+                    drop(permit);
+                }
+                if err.class.policy().trips_breaker {
                     target
                         .stats
                         .record_failure(Instant::now(), err.class.name());
-                } else {
-                    drop(permit);
                 }
                 let original = format!(
                     "the stream from {} broke after part of the answer was sent: {}",
