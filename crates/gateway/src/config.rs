@@ -192,6 +192,17 @@ struct BreakerSchema {
     max_cooldown_ms: Option<u64>,
     /// Relative jitter of each cool-down (default 0.1).
     jitter: Option<f64>,
+    /// What opens a closed breaker: `"consecutive"` (default: `failure_threshold` failures in
+    /// a row) or `"error_rate"` (`error_rate` of the requests in the last `window_ms` failed,
+    /// with at least `min_requests` of them: catches a target that fails one request in
+    /// three, which consecutive failures never see under mixed traffic).
+    mode: Option<String>,
+    /// `error_rate` mode: the failing share that opens the breaker (default 0.5).
+    error_rate: Option<f64>,
+    /// `error_rate` mode: the sliding window, in ms (default 30000).
+    window_ms: Option<u64>,
+    /// `error_rate` mode: fewest requests in the window before it may open (default 20).
+    min_requests: Option<u32>,
     /// How long each stage of the recovery ramp lasts, in ms (default 10000). After a
     /// successful probe the target gets back only a share of its requests, growing stage by
     /// stage, so that it is not knocked over again by all its traffic at once. 0: no ramp, the
@@ -400,6 +411,9 @@ pub struct TargetConfig {
     pub weight: u32,
     /// Spend per period above which this target is skipped.
     pub cost_cap: Option<CostCap>,
+    /// This target's breaker settings over the global `[breaker]` (any of its fields).
+    #[schemars(with = "Option<BreakerSchema>")]
+    pub breaker: Option<switchyard_resilience::BreakerOverrides>,
     /// The target continues from a final assistant message (prefill).
     pub accepts_prefill: Option<bool>,
     /// Context window in tokens, when known.
@@ -529,6 +543,11 @@ pub fn parse(
                         format!("{}: prices must be finite and not negative", field("price")),
                     ));
                 }
+            }
+            if let Some(o) = &target.breaker {
+                o.apply(config.breaker)
+                    .validate()
+                    .map_err(|m| err(span.clone(), format!("{}.{m}", field("breaker"))))?;
             }
             if let Some(cap) = &target.cost_cap {
                 if !(cap.usd.is_finite() && cap.usd > 0.0) {

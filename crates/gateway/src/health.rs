@@ -39,6 +39,8 @@ pub fn report<'a>(routes: impl Iterator<Item = &'a Route>) -> Value {
                     "consecutive_failures": b.consecutive_failures,
                     "last_trip_reason": b.last_trip_reason,
                     "recovery_percent": b.recovery_percent,
+                    "breaker_mode": b.mode,
+                    "breaker_window": (b.mode == "error_rate").then(|| json!({"requests": b.window_requests, "failures": b.window_failures})),
                     "requests": s.requests,
                     "failures": s.failures,
                     "error_rate": s.error_rate,

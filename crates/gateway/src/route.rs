@@ -180,8 +180,11 @@ pub fn build(config: &Config) -> Result<Routes, String> {
                 t.model.clone(),
                 t.region.clone(),
             );
+            let breaker_config = t
+                .breaker
+                .map_or(config.breaker, |o| o.apply(config.breaker));
             let state = shared.entry(key).or_insert_with(|| Shared {
-                breaker: Breaker::new(config.breaker),
+                breaker: Breaker::new(breaker_config),
                 stats: Arc::new(TargetStats::new(stats_config)),
                 spent: Arc::new(Ledger::default()),
                 cap: t.cost_cap.as_ref().and_then(|c| {
@@ -189,6 +192,12 @@ pub fn build(config: &Config) -> Result<Routes, String> {
                     Some(Arc::new(SpendCap::new(c.usd, period)))
                 }),
             });
+            if state.breaker.config() != &breaker_config {
+                return Err(format!(
+                    "models.{alias}: target {} is the same upstream (provider, base URL, model, region) as one configured earlier with other breaker settings; they share one breaker, so give them the same settings or a different region",
+                    t.name.as_deref().unwrap_or(&t.model)
+                ));
+            }
             let name = t
                 .name
                 .clone()

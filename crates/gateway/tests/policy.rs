@@ -137,3 +137,113 @@ fn check_config_refuses_unknown_classes_and_unsafe_fail_over() {
     );
     assert!(ok, "{out}");
 }
+
+async fn health(h: &Harness) -> serde_json::Value {
+    h.client
+        .get(h.url("/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Every third request to the first mock fails with a 503, the others are answered: a
+/// pattern consecutive-failure counting never trips on.
+fn one_in_three_fails(h: &Harness) {
+    for _ in 0..40 {
+        h.mocks[0].push_fault(FaultRule::next(switchyard_sim::Fault::Delay { ms: 0 }, 2));
+        h.mocks[0].push_fault(FaultRule::next(status(503), 1));
+    }
+}
+
+#[tokio::test]
+async fn one_failure_in_three_never_opens_a_consecutive_breaker() {
+    let h = harness(
+        &[(Wire::OpenAi, "flaky"), (Wire::Anthropic, "steady")],
+        "[breaker]\nfailure_threshold = 2\n",
+    )
+    .await;
+    one_in_three_fails(&h);
+    for _ in 0..60 {
+        let (st, _, _) = h.chat(user("x")).await;
+        assert_eq!(st, 200);
+    }
+    assert_eq!(health(&h).await["targets"]["flaky"]["breaker"], "closed");
+    assert_eq!(
+        h.mocks[0].request_count(),
+        60,
+        "every request went to flaky first"
+    );
+}
+
+#[tokio::test]
+async fn a_target_that_fails_one_request_in_three_is_caught_by_the_error_rate_mode() {
+    let h = harness(
+        &[(Wire::OpenAi, "flaky"), (Wire::Anthropic, "steady")],
+        "[breaker]\nmode = \"error_rate\"\nerror_rate = 0.25\nwindow_ms = 10000\nmin_requests = 12\ncooldown_ms = 60000\n",
+    )
+    .await;
+    one_in_three_fails(&h);
+    for _ in 0..60 {
+        let (st, _, body) = h.chat(user("x")).await;
+        assert_eq!(st, 200, "every request answered: {body}");
+    }
+    let report = health(&h).await;
+    let flaky = &report["targets"]["flaky"];
+    assert_eq!(flaky["breaker"], "open", "{report}");
+    assert_eq!(flaky["breaker_mode"], "error_rate");
+    assert_eq!(flaky["last_trip_reason"], "overloaded");
+    // Once open, the flaky target is left alone.
+    let before = h.mocks[0].request_count();
+    for _ in 0..10 {
+        h.chat(user("x")).await;
+    }
+    assert_eq!(h.mocks[0].request_count(), before);
+}
+
+#[tokio::test]
+async fn each_target_can_have_its_own_breaker_settings() {
+    let h = harness_targets(
+        &[
+            (
+                Wire::OpenAi,
+                "touchy",
+                "breaker = { failure_threshold = 1, cooldown_ms = 60000 }",
+            ),
+            (Wire::OpenAi, "tolerant", ""),
+            (Wire::Anthropic, "last", ""),
+        ],
+        "[breaker]\nfailure_threshold = 3\ncooldown_ms = 60000\n",
+        |_| {},
+    )
+    .await;
+    h.mocks[0].push_fault(FaultRule::next(status(503), 1));
+    h.mocks[1].push_fault(FaultRule::next(status(503), 1));
+    let (st, headers, _) = h.chat(user("x")).await;
+    assert_eq!(st, 200);
+    assert_eq!(header(&headers, "x-switchyard-target"), "last");
+    let report = health(&h).await;
+    assert_eq!(report["targets"]["touchy"]["breaker"], "open", "{report}");
+    assert_eq!(
+        report["targets"]["tolerant"]["breaker"], "closed",
+        "{report}"
+    );
+    assert_eq!(report["targets"]["tolerant"]["consecutive_failures"], 1);
+}
+
+#[test]
+fn a_bad_breaker_override_names_the_target() {
+    let text = "[models.chat]\ntargets = [ { provider = \"openai\", model = \"m\", breaker = { mode = \"error_rate\", error_rate = 2.0 } } ]\n";
+    let (ok, out) = check_config(text, false);
+    assert!(!ok);
+    assert!(
+        out.contains("models.chat.targets[0].breaker.error_rate"),
+        "{out}"
+    );
+    let shared = "[models.a]\ntargets = [ { provider = \"openai\", model = \"m\", breaker = { failure_threshold = 1 } } ]\n[models.b]\ntargets = [ { provider = \"openai\", model = \"m\" } ]\n";
+    let (ok, out) = check_config(shared, false);
+    assert!(!ok);
+    assert!(out.contains("same upstream"), "{out}");
+}

@@ -1,11 +1,24 @@
 //! A per-target circuit breaker with a half-open probe, growing cool-downs and a gradual
 //! recovery ramp.
 //!
-//! Closed: requests flow; `failure_threshold` consecutive failures open it. Open: requests are
-//! rejected until the cool-down (± jitter, so replicas do not probe together) ends. Half-open:
-//! exactly one request, the probe, is let through; its failure opens the breaker again with the
-//! cool-down doubled (up to `max_cooldown`). A probe whose caller went away without an outcome
-//! frees the slot for the next request.
+//! Closed: requests flow, and one of two rules ([`BreakerMode`]) decides when failures open it.
+//!
+//! - `consecutive` (the default): `failure_threshold` failures in a row. Cheap, and quick to
+//!   catch a target that is down, but any success starts the count over, so a target that
+//!   fails one request in three under mixed traffic never trips it.
+//! - `error_rate`: the share of failures among the outcomes of the last `window_ms` (a sliding
+//!   window of ten time buckets), as Envoy's outlier detection and resilience4j do. After each
+//!   failure the breaker opens when the window holds at least `min_requests` outcomes and
+//!   `failures / requests >= error_rate`; the minimum keeps one failure out of one from
+//!   opening it. The window only counts while closed and starts empty each time the breaker
+//!   closes again. Successes must be counted too, so here a success takes the lock.
+//!
+//! Everything after the opening is the same for both modes.
+//!
+//! Open: requests are rejected until the cool-down (± jitter, so replicas do not probe
+//! together) ends. Half-open: exactly one request, the probe, is let through; its failure opens
+//! the breaker again with the cool-down doubled (up to `max_cooldown`). A probe whose caller
+//! went away without an outcome frees the slot for the next request.
 //!
 //! Recovering: a successful probe does not close the breaker at once. A target that has just
 //! come back (a restarted replica, a provider after an incident) often falls over again when all
@@ -30,7 +43,9 @@ use tokio::time::Instant;
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BreakerConfig {
-    /// Consecutive failures that open the breaker.
+    /// Which rule opens a closed breaker: failures in a row, or the error rate over a window.
+    pub mode: BreakerMode,
+    /// Consecutive failures that open the breaker, in `consecutive` mode.
     pub failure_threshold: u32,
     /// First cool-down after opening, in milliseconds.
     pub cooldown_ms: u64,
@@ -44,6 +59,37 @@ pub struct BreakerConfig {
     /// The share of requests, in percent, that each stage of the recovery ramp lets through.
     /// Empty: no ramp.
     pub recovery_percent: RecoveryPercents,
+    /// In `error_rate` mode: the share of failed requests in the window that opens the
+    /// breaker (0.5 = half of them), in (0, 1].
+    pub error_rate: f64,
+    /// In `error_rate` mode: how far back the window reaches, in milliseconds.
+    pub window_ms: u64,
+    /// In `error_rate` mode: the fewest outcomes in the window that may open the breaker, so
+    /// that one failure out of one does not.
+    pub min_requests: u32,
+}
+
+/// The rule that opens a closed breaker. In the config file `mode = "consecutive"` (the
+/// default) or `mode = "error_rate"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BreakerMode {
+    /// `failure_threshold` failures in a row.
+    #[default]
+    Consecutive,
+    /// At least `min_requests` outcomes in the last `window_ms`, and `error_rate` of them
+    /// failures.
+    ErrorRate,
+}
+
+impl BreakerMode {
+    /// The name as spelt in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BreakerMode::Consecutive => "consecutive",
+            BreakerMode::ErrorRate => "error_rate",
+        }
+    }
 }
 
 impl Default for BreakerConfig {
@@ -55,13 +101,18 @@ impl Default for BreakerConfig {
             jitter: 0.1,
             recovery_stage_ms: 10_000,
             recovery_percent: RecoveryPercents::DEFAULT,
+            mode: BreakerMode::Consecutive,
+            error_rate: 0.5,
+            window_ms: 30_000,
+            min_requests: 20,
         }
     }
 }
 
 impl BreakerConfig {
-    /// Checks what deserialising cannot: the ramp's percents each in 1..=99 and rising.
-    /// Messages name the field as it is spelt in the config file.
+    /// Checks what deserialising cannot: the ramp's percents each in 1..=99 and rising, and the
+    /// error-rate fields in range (whatever the mode, so switching modes cannot reveal a bad
+    /// value later). Messages name the field as it is spelt in the config file.
     pub fn validate(&self) -> Result<(), String> {
         let mut previous = 0;
         for &p in self.recovery_percent.iter() {
@@ -79,11 +130,79 @@ impl BreakerConfig {
             }
             previous = p;
         }
+        // Written so that NaN fails too.
+        if !(self.error_rate > 0.0 && self.error_rate <= 1.0) {
+            return Err(format!(
+                "error_rate: {} is not in (0, 1] (the share of failed requests that opens the \
+                 breaker: 0.5 = half of them)",
+                self.error_rate
+            ));
+        }
+        if self.window_ms == 0 {
+            return Err("window_ms: must be more than 0".to_string());
+        }
+        if self.min_requests == 0 {
+            return Err(
+                "min_requests: must be at least 1 (it keeps a few failures from opening the \
+                 breaker on their own)"
+                    .to_string(),
+            );
+        }
         Ok(())
     }
 
     fn ramp_enabled(&self) -> bool {
         self.recovery_stage_ms > 0 && !self.recovery_percent.is_empty()
+    }
+}
+
+/// One target's changes to the global `[breaker]` settings: every [`BreakerConfig`] field,
+/// under the same name, each optional (`breaker = { failure_threshold = 5, cooldown_ms = 10000 }`
+/// on a target). [`BreakerOverrides::apply`] makes the target's config; validate that result,
+/// since a value is only wrong or right together with the others.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BreakerOverrides {
+    pub mode: Option<BreakerMode>,
+    pub failure_threshold: Option<u32>,
+    pub cooldown_ms: Option<u64>,
+    pub max_cooldown_ms: Option<u64>,
+    pub jitter: Option<f64>,
+    pub recovery_stage_ms: Option<u64>,
+    pub recovery_percent: Option<RecoveryPercents>,
+    pub error_rate: Option<f64>,
+    pub window_ms: Option<u64>,
+    pub min_requests: Option<u32>,
+}
+
+impl BreakerOverrides {
+    /// `base` with every field that is set here replaced.
+    pub fn apply(&self, base: BreakerConfig) -> BreakerConfig {
+        // Both sides spelt out in full, so that a new field cannot be forgotten here.
+        let BreakerOverrides {
+            mode,
+            failure_threshold,
+            cooldown_ms,
+            max_cooldown_ms,
+            jitter,
+            recovery_stage_ms,
+            recovery_percent,
+            error_rate,
+            window_ms,
+            min_requests,
+        } = *self;
+        BreakerConfig {
+            mode: mode.unwrap_or(base.mode),
+            failure_threshold: failure_threshold.unwrap_or(base.failure_threshold),
+            cooldown_ms: cooldown_ms.unwrap_or(base.cooldown_ms),
+            max_cooldown_ms: max_cooldown_ms.unwrap_or(base.max_cooldown_ms),
+            jitter: jitter.unwrap_or(base.jitter),
+            recovery_stage_ms: recovery_stage_ms.unwrap_or(base.recovery_stage_ms),
+            recovery_percent: recovery_percent.unwrap_or(base.recovery_percent),
+            error_rate: error_rate.unwrap_or(base.error_rate),
+            window_ms: window_ms.unwrap_or(base.window_ms),
+            min_requests: min_requests.unwrap_or(base.min_requests),
+        }
     }
 }
 
@@ -172,6 +291,8 @@ impl<'de> Deserialize<'de> for RecoveryPercents {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BreakerState {
     Closed {
+        /// Failures since the last success. Counted in both modes; only the `consecutive`
+        /// mode opens on it.
         consecutive_failures: u32,
     },
     Open {
@@ -225,21 +346,121 @@ pub enum RejectKind {
 pub struct BreakerSnapshot {
     /// `closed`, `open`, `half_open` or `recovering`.
     pub state: &'static str,
+    /// `consecutive` or `error_rate`, as in the config file.
+    pub mode: &'static str,
+    /// Closed: failures since the last success (in both modes). Open or half-open: the
+    /// `failure_threshold` that opened it in `consecutive` mode, 0 in `error_rate` mode.
     pub consecutive_failures: u32,
     pub last_trip_reason: Option<&'static str>,
     /// The share of requests the current ramp stage lets through, while recovering.
     pub recovery_percent: Option<u8>,
+    /// In `error_rate` mode, the outcomes (successes and failures) in the window now. The
+    /// window counts only while closed and is emptied when the breaker opens, so both are 0
+    /// in any other state, and always in `consecutive` mode.
+    pub window_requests: u64,
+    /// Of `window_requests`, the failures.
+    pub window_failures: u64,
 }
 
 #[derive(Debug)]
 pub struct Breaker {
     config: BreakerConfig,
-    state: Mutex<BreakerState>,
-    /// True exactly when the state is closed with no failures counted, kept in step under
-    /// the lock. Every request asks the breaker twice (admit, then report success); in that
-    /// healthy case both answers are read from this flag, so the hot path takes no lock and
-    /// writes no memory that the other worker threads read.
+    inner: Mutex<Inner>,
+    /// Kept in step with the state under the lock; what it means depends on the mode.
+    ///
+    /// `consecutive`: true exactly when closed with no failures counted. Every request asks
+    /// the breaker twice (admit, then report success); in that healthy case both answers are
+    /// read from this flag, so the hot path takes no lock and writes no memory that the other
+    /// worker threads read.
+    ///
+    /// `error_rate`: true exactly when closed, failures counted or not. Admission still reads
+    /// only the flag, but every outcome, successes included, must go into the window, so
+    /// reports always take the lock.
     healthy: Healthy,
+}
+
+#[derive(Debug)]
+struct Inner {
+    state: BreakerState,
+    /// Used in `error_rate` mode only; fills only while closed.
+    window: ErrorWindow,
+}
+
+/// Buckets of the error-rate window; each spans a tenth of `window_ms`.
+const WINDOW_BUCKETS: usize = 10;
+
+/// The outcomes of the last `window_ms`. Time is cut into slices of a tenth of the window,
+/// numbered from the breaker's creation; each bucket holds one slice's counts and is emptied
+/// when its slot comes round again. The counts cover the current slice and the nine before,
+/// so an outcome stays between nine tenths of the window and all of it, and then ages out.
+#[derive(Debug)]
+struct ErrorWindow {
+    origin: Instant,
+    slice_nanos: u128,
+    buckets: [Bucket; WINDOW_BUCKETS],
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Bucket {
+    /// The slice these counts belong to.
+    slice: u64,
+    requests: u32,
+    /// Never more than `requests`: both go up together, and saturate at the same value.
+    failures: u32,
+}
+
+impl ErrorWindow {
+    fn new(origin: Instant, window: Duration) -> Self {
+        ErrorWindow {
+            origin,
+            slice_nanos: (window.as_nanos() / WINDOW_BUCKETS as u128).max(1),
+            buckets: [Bucket::default(); WINDOW_BUCKETS],
+        }
+    }
+
+    fn slice_at(&self, now: Instant) -> u64 {
+        let slice = now.saturating_duration_since(self.origin).as_nanos() / self.slice_nanos;
+        u64::try_from(slice).unwrap_or(u64::MAX)
+    }
+
+    fn record(&mut self, now: Instant, failed: bool) {
+        let slice = self.slice_at(now);
+        let bucket = &mut self.buckets[(slice % WINDOW_BUCKETS as u64) as usize];
+        if bucket.slice < slice {
+            *bucket = Bucket {
+                slice,
+                ..Bucket::default()
+            };
+        } else if bucket.slice > slice {
+            // A whole window older than what the slot holds: out of the window already.
+            // (Cannot happen while every `now` is read under the lock.)
+            return;
+        }
+        bucket.requests = bucket.requests.saturating_add(1);
+        bucket.failures = bucket.failures.saturating_add(u32::from(failed));
+    }
+
+    /// (requests, failures) in the window at `now`.
+    fn counts(&self, now: Instant) -> (u64, u64) {
+        let slice = self.slice_at(now);
+        self.buckets
+            .iter()
+            .filter(|b| {
+                slice
+                    .checked_sub(b.slice)
+                    .is_some_and(|age| age < WINDOW_BUCKETS as u64)
+            })
+            .fold((0, 0), |(requests, failures), b| {
+                (
+                    requests + u64::from(b.requests),
+                    failures + u64::from(b.failures),
+                )
+            })
+    }
+
+    fn clear(&mut self) {
+        self.buckets = [Bucket::default(); WINDOW_BUCKETS];
+    }
 }
 
 /// On a cache line of its own, away from the `Arc` counts that every permit writes.
@@ -247,34 +468,44 @@ pub struct Breaker {
 #[repr(align(64))]
 struct Healthy(AtomicBool);
 
-/// The state under the lock; dropping it updates the healthy flag before unlocking.
+/// The state under the lock (and the window beside it); dropping it updates the healthy flag
+/// before unlocking.
 struct StateGuard<'a> {
-    state: MutexGuard<'a, BreakerState>,
+    inner: MutexGuard<'a, Inner>,
     healthy: &'a AtomicBool,
+    mode: BreakerMode,
+}
+
+impl StateGuard<'_> {
+    fn window(&mut self) -> &mut ErrorWindow {
+        &mut self.inner.window
+    }
 }
 
 impl Deref for StateGuard<'_> {
     type Target = BreakerState;
     fn deref(&self) -> &BreakerState {
-        &self.state
+        &self.inner.state
     }
 }
 
 impl DerefMut for StateGuard<'_> {
     fn deref_mut(&mut self) -> &mut BreakerState {
-        &mut self.state
+        &mut self.inner.state
     }
 }
 
 impl Drop for StateGuard<'_> {
     fn drop(&mut self) {
-        // Not while recovering: the ramp's admission needs the lock for every request.
-        let healthy = matches!(
-            *self.state,
+        // Never while recovering: the ramp's admission needs the lock for every request.
+        // While closed, the flag admits in both modes; in `consecutive` mode it also says
+        // that a success has no count to clear, so it must be down while failures are counted.
+        let healthy = match self.inner.state {
             BreakerState::Closed {
-                consecutive_failures: 0
-            }
-        );
+                consecutive_failures,
+            } => consecutive_failures == 0 || self.mode == BreakerMode::ErrorRate,
+            _ => false,
+        };
         self.healthy.store(healthy, Ordering::Release);
     }
 }
@@ -283,29 +514,36 @@ impl Breaker {
     pub fn new(config: BreakerConfig) -> Arc<Self> {
         Arc::new(Breaker {
             config,
-            state: Mutex::new(BreakerState::Closed {
-                consecutive_failures: 0,
+            inner: Mutex::new(Inner {
+                state: BreakerState::Closed {
+                    consecutive_failures: 0,
+                },
+                window: ErrorWindow::new(Instant::now(), Duration::from_millis(config.window_ms)),
             }),
             healthy: Healthy(AtomicBool::new(true)),
         })
     }
 
     fn lock(&self) -> StateGuard<'_> {
-        // A panic while holding this lock cannot leave the state half-written (every update is
-        // one assignment), so a poisoned lock is safe to keep using.
+        // A panic while holding this lock cannot leave the state half-written (every state
+        // update is one assignment, and the window's arithmetic cannot panic), so a poisoned
+        // lock is safe to keep using.
         StateGuard {
-            state: self.state.lock().unwrap_or_else(|p| p.into_inner()),
+            inner: self.inner.lock().unwrap_or_else(|p| p.into_inner()),
             healthy: &self.healthy.0,
+            mode: self.config.mode,
         }
     }
 
-    /// The lock, with the recovery ramp moved on to where the clock says it is. The ramp is
+    /// The lock and the time, read under it (so that the times the window sees never go
+    /// back), with the recovery ramp moved on to where the clock says it is. The ramp is
     /// driven by time alone, so every reader that takes the lock sees the same stage whether or
     /// not requests arrived in between.
-    fn lock_at(&self, now: Instant) -> StateGuard<'_> {
+    fn lock_now(&self) -> (StateGuard<'_>, Instant) {
         let mut state = self.lock();
+        let now = Instant::now();
         self.advance_ramp(&mut state, now);
-        state
+        (state, now)
     }
 
     fn advance_ramp(&self, state: &mut BreakerState, now: Instant) {
@@ -343,7 +581,8 @@ impl Breaker {
         }
     }
 
-    /// Asks to send one request through. Without a lock while the breaker is healthy.
+    /// Asks to send one request through. Without a lock while the breaker is healthy (closed,
+    /// and in `consecutive` mode with no failures counted).
     pub fn acquire(self: &Arc<Self>) -> Result<Permit, Rejected> {
         self.acquire_inner(false)
     }
@@ -361,8 +600,7 @@ impl Breaker {
         if self.healthy.0.load(Ordering::Acquire) {
             return Ok(Permit::new(self, false));
         }
-        let now = Instant::now();
-        let mut state = self.lock_at(now);
+        let (mut state, now) = self.lock_now();
         match *state {
             BreakerState::Closed { .. } => Ok(Permit::new(self, false)),
             BreakerState::Open {
@@ -445,37 +683,51 @@ impl Breaker {
     }
 
     pub fn state(&self) -> BreakerState {
-        self.lock_at(Instant::now()).clone()
+        self.lock_now().0.clone()
+    }
+
+    pub fn mode(&self) -> BreakerMode {
+        self.config.mode
+    }
+
+    /// The settings this breaker runs with.
+    pub fn config(&self) -> &BreakerConfig {
+        &self.config
     }
 
     pub fn snapshot(&self) -> BreakerSnapshot {
-        match *self.lock_at(Instant::now()) {
+        let (mut state, now) = self.lock_now();
+        let (window_requests, window_failures) = match self.config.mode {
+            BreakerMode::Consecutive => (0, 0),
+            BreakerMode::ErrorRate => state.window().counts(now),
+        };
+        // What an open breaker reports as its run of failures: the run that opened it.
+        let opening_run = match self.config.mode {
+            BreakerMode::Consecutive => self.config.failure_threshold,
+            BreakerMode::ErrorRate => 0,
+        };
+        let snapshot =
+            |name, consecutive_failures, last_trip_reason, recovery_percent| BreakerSnapshot {
+                state: name,
+                mode: self.config.mode.as_str(),
+                consecutive_failures,
+                last_trip_reason,
+                recovery_percent,
+                window_requests,
+                window_failures,
+            };
+        match *state {
             BreakerState::Closed {
                 consecutive_failures,
-            } => BreakerSnapshot {
-                state: "closed",
-                consecutive_failures,
-                last_trip_reason: None,
-                recovery_percent: None,
-            },
-            BreakerState::Open { reason, .. } => BreakerSnapshot {
-                state: "open",
-                consecutive_failures: self.config.failure_threshold,
-                last_trip_reason: Some(reason),
-                recovery_percent: None,
-            },
-            BreakerState::HalfOpen { .. } => BreakerSnapshot {
-                state: "half_open",
-                consecutive_failures: self.config.failure_threshold,
-                last_trip_reason: None,
-                recovery_percent: None,
-            },
-            BreakerState::Recovering { stage, .. } => BreakerSnapshot {
-                state: "recovering",
-                consecutive_failures: 0,
-                last_trip_reason: None,
-                recovery_percent: self.config.recovery_percent.get(stage).copied(),
-            },
+            } => snapshot("closed", consecutive_failures, None, None),
+            BreakerState::Open { reason, .. } => snapshot("open", opening_run, Some(reason), None),
+            BreakerState::HalfOpen { .. } => snapshot("half_open", opening_run, None, None),
+            BreakerState::Recovering { stage, .. } => snapshot(
+                "recovering",
+                0,
+                None,
+                self.config.recovery_percent.get(stage).copied(),
+            ),
         }
     }
 
@@ -489,13 +741,20 @@ impl Breaker {
     }
 
     fn on_success(&self, probe: bool) {
-        // Closed with no failures stays exactly that: nothing to write.
-        if !probe && self.healthy.0.load(Ordering::Acquire) {
+        // Closed with no failures stays exactly that: nothing to write. (In `error_rate` mode
+        // the success goes into the window, which takes the lock.)
+        if !probe
+            && self.config.mode == BreakerMode::Consecutive
+            && self.healthy.0.load(Ordering::Acquire)
+        {
             return;
         }
-        let mut state = self.lock();
+        let (mut state, now) = self.lock_now();
         match *state {
             BreakerState::Closed { .. } => {
+                if self.config.mode == BreakerMode::ErrorRate {
+                    state.window().record(now, false);
+                }
                 *state = BreakerState::Closed {
                     consecutive_failures: 0,
                 }
@@ -506,7 +765,7 @@ impl Breaker {
                 *state = if self.config.ramp_enabled() {
                     BreakerState::Recovering {
                         stage: 0,
-                        stage_started: Instant::now(),
+                        stage_started: now,
                         cooldown,
                         seen: 0,
                         admitted: 0,
@@ -524,17 +783,27 @@ impl Breaker {
     }
 
     fn on_failure(&self, probe: bool, reason: &'static str) {
-        let now = Instant::now();
         let base = Duration::from_millis(self.config.cooldown_ms);
         let max = Duration::from_millis(self.config.max_cooldown_ms.max(self.config.cooldown_ms));
         // Advanced first: a failure after the ramp's time is up counts against a closed breaker.
-        let mut state = self.lock_at(now);
+        let (mut state, now) = self.lock_now();
         match *state {
             BreakerState::Closed {
                 consecutive_failures,
             } => {
-                let n = consecutive_failures + 1;
-                if n >= self.config.failure_threshold.max(1) {
+                let n = consecutive_failures.saturating_add(1);
+                let open = match self.config.mode {
+                    BreakerMode::Consecutive => n >= self.config.failure_threshold.max(1),
+                    BreakerMode::ErrorRate => {
+                        let window = state.window();
+                        window.record(now, true);
+                        self.error_rate_reached(window.counts(now))
+                    }
+                };
+                if open {
+                    // So that the breaker closes again on an empty window: nothing is counted
+                    // until then.
+                    state.window().clear();
                     *state = BreakerState::Open {
                         until: now + self.jittered(base),
                         cooldown: base,
@@ -557,6 +826,12 @@ impl Breaker {
             }
             _ => {}
         }
+    }
+
+    /// Whether the window's (requests, failures) open an `error_rate` breaker.
+    fn error_rate_reached(&self, (requests, failures): (u64, u64)) -> bool {
+        requests >= u64::from(self.config.min_requests.max(1))
+            && failures as f64 / requests as f64 >= self.config.error_rate
     }
 
     /// Open again after a failed recovery, with the cool-down doubled up to `max`.
@@ -642,6 +917,10 @@ mod tests {
             jitter: 0.0,
             recovery_stage_ms: 10_000,
             recovery_percent: RecoveryPercents::DEFAULT,
+            mode: BreakerMode::Consecutive,
+            error_rate: 0.5,
+            window_ms: 30_000,
+            min_requests: 20,
         }
     }
 
@@ -701,6 +980,41 @@ mod tests {
 
     fn every(step: usize) -> Vec<usize> {
         (0..100).step_by(step).collect()
+    }
+
+    /// `config()` in error-rate mode: open at 50% failures over 30 s, from 20 requests on.
+    /// Its `failure_threshold` of 3 must play no part.
+    fn rate_config() -> BreakerConfig {
+        BreakerConfig {
+            mode: BreakerMode::ErrorRate,
+            ..config()
+        }
+    }
+
+    fn succeed(b: &Arc<Breaker>) {
+        b.acquire().expect("admitted").success();
+    }
+
+    /// `n` outcomes one second apart, every other one failed, the first a success: never two
+    /// failures in a row.
+    async fn alternate(b: &Arc<Breaker>, n: usize) {
+        for i in 0..n {
+            if i % 2 == 0 {
+                succeed(b);
+            } else {
+                fail(b);
+            }
+            tokio::time::advance(Duration::from_secs(1)).await;
+        }
+    }
+
+    fn is_closed(b: &Breaker) -> bool {
+        matches!(b.state(), BreakerState::Closed { .. })
+    }
+
+    fn window(b: &Breaker) -> (u64, u64) {
+        let s = b.snapshot();
+        (s.window_requests, s.window_failures)
     }
 
     #[tokio::test(start_paused = true)]
@@ -1075,9 +1389,12 @@ mod tests {
             b.snapshot(),
             BreakerSnapshot {
                 state: "recovering",
+                mode: "consecutive",
                 consecutive_failures: 0,
                 last_trip_reason: None,
                 recovery_percent: Some(5),
+                window_requests: 0,
+                window_failures: 0,
             }
         );
         // The clock moves the ramp even without requests.
@@ -1089,9 +1406,12 @@ mod tests {
             b.snapshot(),
             BreakerSnapshot {
                 state: "closed",
+                mode: "consecutive",
                 consecutive_failures: 0,
                 last_trip_reason: None,
                 recovery_percent: None,
+                window_requests: 0,
+                window_failures: 0,
             }
         );
     }
@@ -1131,5 +1451,477 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("at most 8"), "{e}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn error_rate_mode_opens_at_half_failures_over_the_window() {
+        let b = Breaker::new(rate_config());
+        // 19 outcomes, 9 failed: under the minimum of 20, whatever the rate.
+        alternate(&b, 19).await;
+        assert_eq!(
+            b.snapshot(),
+            BreakerSnapshot {
+                state: "closed",
+                mode: "error_rate",
+                consecutive_failures: 0,
+                last_trip_reason: None,
+                recovery_percent: None,
+                window_requests: 19,
+                window_failures: 9,
+            }
+        );
+        assert!(b.healthy.0.load(Ordering::Acquire));
+        // The 20th fails: 10 of 20.
+        fail(&b);
+        assert_eq!(
+            b.acquire().unwrap_err(),
+            Rejected {
+                retry_in: Duration::from_secs(1),
+                reason: "server_error",
+                kind: RejectKind::Open,
+            }
+        );
+        let snapshot = b.snapshot();
+        assert_eq!(snapshot.state, "open");
+        assert_eq!(snapshot.last_trip_reason, Some("server_error"));
+        assert_eq!(
+            snapshot.consecutive_failures, 0,
+            "no run of failures opened it"
+        );
+        assert_eq!(window(&b), (0, 0), "emptied on opening");
+
+        // Just under the rate stays closed; the check follows each failure.
+        let b = Breaker::new(rate_config());
+        succeed(&b);
+        alternate(&b, 19).await;
+        assert!(is_closed(&b), "9 of 20");
+        assert_eq!(window(&b), (20, 9));
+        fail(&b);
+        assert!(is_closed(&b), "10 of 21");
+        fail(&b);
+        assert!(!is_closed(&b), "11 of 22");
+
+        // Consecutive mode never opens on the same pattern, however long it goes on.
+        let b = Breaker::new(config());
+        alternate(&b, 201).await;
+        assert_eq!(
+            b.state(),
+            BreakerState::Closed {
+                consecutive_failures: 0
+            }
+        );
+        let snapshot = b.snapshot();
+        assert_eq!(snapshot.mode, "consecutive");
+        assert_eq!((snapshot.window_requests, snapshot.window_failures), (0, 0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn error_rate_mode_needs_min_requests_in_the_window() {
+        let b = Breaker::new(rate_config());
+        for _ in 0..5 {
+            fail(&b);
+        }
+        // 5 of 5 failed, and more than `failure_threshold` in a row.
+        assert_eq!(
+            b.state(),
+            BreakerState::Closed {
+                consecutive_failures: 5
+            }
+        );
+        assert_eq!(window(&b), (5, 5));
+        assert!(b.acquire().is_ok());
+        for _ in 5..19 {
+            fail(&b);
+        }
+        assert!(is_closed(&b), "19 of 19, still under the minimum");
+        fail(&b);
+        assert!(!is_closed(&b), "20 of 20");
+
+        // The minimum is the config's.
+        let b = Breaker::new(BreakerConfig {
+            min_requests: 5,
+            ..rate_config()
+        });
+        for _ in 0..4 {
+            fail(&b);
+        }
+        assert!(is_closed(&b));
+        fail(&b);
+        assert!(!is_closed(&b), "5 of 5 with min_requests = 5");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn old_outcomes_age_out_of_the_window() {
+        // 10 failures, then after `wait` 9 successes and a failure: 11 of 20 if the first ten
+        // still count, 1 of 10 if not.
+        async fn opens_after(wait: Duration) -> bool {
+            let b = Breaker::new(rate_config());
+            for _ in 0..10 {
+                fail(&b);
+            }
+            assert_eq!(window(&b), (10, 10));
+            tokio::time::advance(wait).await;
+            for _ in 0..9 {
+                succeed(&b);
+            }
+            fail(&b);
+            !is_closed(&b)
+        }
+        assert!(!opens_after(Duration::from_secs(31)).await);
+        // Under nine tenths of the window, the first ten still count.
+        assert!(opens_after(Duration::from_secs(26)).await);
+
+        // The snapshot ages the window too, without new outcomes.
+        let b = Breaker::new(rate_config());
+        for _ in 0..10 {
+            fail(&b);
+        }
+        tokio::time::advance(Duration::from_secs(15)).await;
+        succeed(&b);
+        assert_eq!(window(&b), (11, 10));
+        tokio::time::advance(Duration::from_secs(16)).await;
+        assert_eq!(window(&b), (1, 0), "the first ten are 31 s old");
+        tokio::time::advance(Duration::from_secs(15)).await;
+        assert_eq!(window(&b), (0, 0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_error_rate_trip_probes_and_ramps_like_a_consecutive_one() {
+        let b = Breaker::new(rate_config());
+        alternate(&b, 20).await;
+        assert!(matches!(b.state(), BreakerState::Open { .. }));
+        // `alternate` waited a second after the last failure: the cool-down is over.
+        let probe = b.acquire().expect("the probe");
+        assert!(probe.is_probe());
+        assert_eq!(b.acquire().unwrap_err().kind, RejectKind::ProbeInFlight);
+        probe.success();
+        assert!(matches!(
+            b.state(),
+            BreakerState::Recovering {
+                stage: 0,
+                seen: 0,
+                admitted: 0,
+                ..
+            }
+        ));
+        assert_eq!(admitted_of(&b, 100), every(20));
+        tokio::time::advance(STAGE).await;
+        assert_eq!(b.snapshot().recovery_percent, Some(25));
+        b.acquire()
+            .expect("first of the stage")
+            .failure("overloaded");
+        let rejected = b.acquire().unwrap_err();
+        assert_eq!(rejected.kind, RejectKind::Open);
+        assert_eq!(rejected.retry_in, Duration::from_millis(2_000), "doubled");
+
+        tokio::time::advance(Duration::from_millis(2_000)).await;
+        b.acquire().expect("the next probe").success();
+        for _ in 0..3 {
+            // Successes while recovering are not counted in the window.
+            assert!(!admitted_of(&b, 100).is_empty());
+            assert_eq!(window(&b), (0, 0));
+            tokio::time::advance(STAGE).await;
+        }
+        assert_eq!(
+            b.state(),
+            BreakerState::Closed {
+                consecutive_failures: 0
+            }
+        );
+        assert_eq!(window(&b), (0, 0));
+        succeed(&b);
+        assert_eq!(window(&b), (1, 0), "counting again once closed");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_window_starts_empty_after_reclosing() {
+        let b = Breaker::new(BreakerConfig {
+            mode: BreakerMode::ErrorRate,
+            ..no_ramp()
+        });
+        for _ in 0..20 {
+            fail(&b);
+        }
+        assert!(!is_closed(&b));
+        tokio::time::advance(Duration::from_secs(1)).await;
+        b.acquire().expect("probe").success();
+        assert!(is_closed(&b));
+        assert_eq!(window(&b), (0, 0));
+        // The 20 failures of a second ago would make this 21 of 21.
+        fail(&b);
+        assert_eq!(
+            b.state(),
+            BreakerState::Closed {
+                consecutive_failures: 1
+            }
+        );
+        assert_eq!(window(&b), (1, 1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_healthy_flag_follows_the_state_in_error_rate_mode() {
+        let b = Breaker::new(rate_config());
+        // Here the flag means closed, failures counted or not.
+        let flag_matches = |b: &Breaker| {
+            let state = b.state();
+            assert_eq!(
+                b.healthy.0.load(Ordering::Acquire),
+                matches!(state, BreakerState::Closed { .. }),
+                "{state:?}"
+            );
+        };
+        flag_matches(&b);
+        fail(&b);
+        flag_matches(&b);
+        assert!(b.healthy.0.load(Ordering::Acquire), "a failure counted");
+        succeed(&b);
+        flag_matches(&b);
+        // 20 outcomes, 19 failed.
+        for _ in 0..18 {
+            fail(&b);
+            flag_matches(&b);
+        }
+        assert!(matches!(b.state(), BreakerState::Open { .. }));
+        assert!(!b.healthy.0.load(Ordering::Acquire));
+        assert!(b.acquire().is_err(), "open: the flag must not admit");
+        tokio::time::advance(Duration::from_secs(1)).await;
+        let probe = b.acquire().expect("the probe");
+        assert!(probe.is_probe());
+        flag_matches(&b);
+        probe.success();
+        flag_matches(&b);
+        assert_eq!(admitted_of(&b, 2), vec![0]);
+        flag_matches(&b);
+        tokio::time::advance(STAGE * 3).await;
+        assert!(is_closed(&b));
+        flag_matches(&b);
+        assert!(b.healthy.0.load(Ordering::Acquire));
+    }
+
+    /// Runs `f` on another thread while this one holds the breaker's lock; whether it
+    /// finished within `wait`. Either way it has finished when this returns.
+    fn finishes_while_locked(
+        b: &Arc<Breaker>,
+        wait: Duration,
+        f: impl FnOnce() + Send + 'static,
+    ) -> bool {
+        let guard = b.lock();
+        let (done, finished) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            f();
+            done.send(()).expect("the test waits");
+        });
+        let in_time = finished.recv_timeout(wait).is_ok();
+        drop(guard);
+        thread.join().expect("no panic");
+        in_time
+    }
+
+    /// Long enough for a thread that needs no lock on a busy machine; a thread that does
+    /// need it cannot finish however long it is given.
+    const LONG: Duration = Duration::from_secs(20);
+    const SHORT: Duration = Duration::from_millis(100);
+
+    #[test]
+    fn a_healthy_success_takes_no_lock_in_consecutive_mode_only() {
+        let b = Breaker::new(config());
+        let other = Arc::clone(&b);
+        assert!(finishes_while_locked(&b, LONG, move || {
+            other.acquire().expect("healthy").success()
+        }));
+        // With a failure counted the success has a count to clear: the locked path.
+        fail(&b);
+        let permit = b.acquire().unwrap();
+        assert!(!finishes_while_locked(&b, SHORT, move || permit.success()));
+        assert!(b.healthy.0.load(Ordering::Acquire), "cleared");
+
+        // Error-rate mode: admission while closed takes no lock, even with failures counted,
+        // but every success is counted under it.
+        let b = Breaker::new(rate_config());
+        fail(&b);
+        let other = Arc::clone(&b);
+        assert!(finishes_while_locked(&b, LONG, move || {
+            drop(other.acquire().expect("closed"))
+        }));
+        let permit = b.acquire().unwrap();
+        assert!(!finishes_while_locked(&b, SHORT, move || permit.success()));
+        assert_eq!(window(&b), (2, 1));
+    }
+
+    #[test]
+    fn overrides_replace_the_fields_they_set_and_keep_the_rest() {
+        let base = BreakerConfig::default();
+        assert_eq!(BreakerOverrides::default().apply(base), base);
+        let some = BreakerOverrides {
+            failure_threshold: Some(5),
+            cooldown_ms: Some(10_000),
+            ..BreakerOverrides::default()
+        };
+        assert_eq!(
+            some.apply(base),
+            BreakerConfig {
+                failure_threshold: 5,
+                cooldown_ms: 10_000,
+                ..base
+            }
+        );
+        // Every field, each to a value other than the base's.
+        let recovery_percent = RecoveryPercents::new(&[10, 50]).unwrap();
+        let all = BreakerOverrides {
+            mode: Some(BreakerMode::ErrorRate),
+            failure_threshold: Some(7),
+            cooldown_ms: Some(1_000),
+            max_cooldown_ms: Some(9_000),
+            jitter: Some(0.25),
+            recovery_stage_ms: Some(2_000),
+            recovery_percent: Some(recovery_percent),
+            error_rate: Some(0.3),
+            window_ms: Some(60_000),
+            min_requests: Some(50),
+        };
+        let expected = BreakerConfig {
+            mode: BreakerMode::ErrorRate,
+            failure_threshold: 7,
+            cooldown_ms: 1_000,
+            max_cooldown_ms: 9_000,
+            jitter: 0.25,
+            recovery_stage_ms: 2_000,
+            recovery_percent,
+            error_rate: 0.3,
+            window_ms: 60_000,
+            min_requests: 50,
+        };
+        assert_eq!(all.apply(base), expected);
+        assert_eq!(all.apply(config()), expected, "whatever the base");
+    }
+
+    /// Reads a `[breaker]`-style table from TOML, as the gateway's config does.
+    fn read<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    #[test]
+    fn overrides_and_the_new_fields_read_from_a_table() {
+        let o: BreakerOverrides = read("failure_threshold = 5\ncooldown_ms = 10000").unwrap();
+        assert_eq!(
+            o,
+            BreakerOverrides {
+                failure_threshold: Some(5),
+                cooldown_ms: Some(10_000),
+                ..BreakerOverrides::default()
+            }
+        );
+        assert_eq!(
+            read::<BreakerOverrides>("").unwrap(),
+            BreakerOverrides::default()
+        );
+        let o: BreakerOverrides = read(
+            "mode = \"error_rate\"\nerror_rate = 0.25\nwindow_ms = 60000\nmin_requests = 50\njitter = 0.0\nrecovery_percent = [10, 50]",
+        )
+        .unwrap();
+        assert_eq!(
+            o,
+            BreakerOverrides {
+                mode: Some(BreakerMode::ErrorRate),
+                error_rate: Some(0.25),
+                window_ms: Some(60_000),
+                min_requests: Some(50),
+                jitter: Some(0.0),
+                recovery_percent: Some(RecoveryPercents::new(&[10, 50]).unwrap()),
+                ..BreakerOverrides::default()
+            }
+        );
+        let e = read::<BreakerOverrides>("threshold = 5")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown field `threshold`"), "{e}");
+        let e = read::<BreakerOverrides>("mode = \"errorrate\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown variant `errorrate`"), "{e}");
+
+        // The global section: the new fields and their defaults.
+        let c: BreakerConfig = read("failure_threshold = 4").unwrap();
+        assert_eq!(
+            c,
+            BreakerConfig {
+                failure_threshold: 4,
+                ..BreakerConfig::default()
+            }
+        );
+        assert_eq!(
+            (c.mode, c.error_rate, c.window_ms, c.min_requests),
+            (BreakerMode::Consecutive, 0.5, 30_000, 20)
+        );
+        let c: BreakerConfig = read("mode = \"error_rate\"\nmin_requests = 10").unwrap();
+        assert_eq!(
+            c,
+            BreakerConfig {
+                mode: BreakerMode::ErrorRate,
+                min_requests: 10,
+                ..BreakerConfig::default()
+            }
+        );
+        let c: BreakerConfig = read("mode = \"consecutive\"").unwrap();
+        assert_eq!(c.mode, BreakerMode::Consecutive);
+        assert_eq!(c.mode.as_str(), "consecutive");
+        assert_eq!(BreakerMode::ErrorRate.as_str(), "error_rate");
+    }
+
+    #[test]
+    fn validate_checks_the_error_rate_fields() {
+        for mode in [BreakerMode::Consecutive, BreakerMode::ErrorRate] {
+            let base = BreakerConfig {
+                mode,
+                ..BreakerConfig::default()
+            };
+            assert_eq!(base.validate(), Ok(()));
+            for bad in [0.0, -0.5, 1.01, f64::NAN, f64::INFINITY] {
+                let e = BreakerConfig {
+                    error_rate: bad,
+                    ..base
+                }
+                .validate()
+                .expect_err("invalid");
+                assert!(e.starts_with("error_rate: "), "{bad}: {e}");
+            }
+            for good in [1.0, 0.5, 0.001] {
+                assert_eq!(
+                    BreakerConfig {
+                        error_rate: good,
+                        ..base
+                    }
+                    .validate(),
+                    Ok(()),
+                    "{good}"
+                );
+            }
+            let e = BreakerConfig {
+                window_ms: 0,
+                ..base
+            }
+            .validate()
+            .unwrap_err();
+            assert!(e.starts_with("window_ms: "), "{e}");
+            let e = BreakerConfig {
+                min_requests: 0,
+                ..base
+            }
+            .validate()
+            .unwrap_err();
+            assert!(e.starts_with("min_requests: "), "{e}");
+            for ok in [
+                BreakerConfig {
+                    window_ms: 1,
+                    ..base
+                },
+                BreakerConfig {
+                    min_requests: 1,
+                    ..base
+                },
+            ] {
+                assert_eq!(ok.validate(), Ok(()));
+            }
+        }
     }
 }

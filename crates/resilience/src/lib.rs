@@ -11,8 +11,8 @@ pub mod budget;
 pub mod deadline;
 
 pub use breaker::{
-    Breaker, BreakerConfig, BreakerSnapshot, BreakerState, Permit, RecoveryPercents, RejectKind,
-    Rejected, MAX_RECOVERY_STAGES,
+    Breaker, BreakerConfig, BreakerMode, BreakerOverrides, BreakerSnapshot, BreakerState, Permit,
+    RecoveryPercents, RejectKind, Rejected, MAX_RECOVERY_STAGES,
 };
 pub use budget::RetryBudget;
 pub use deadline::{Deadlines, Expired, StreamTimeouts};
