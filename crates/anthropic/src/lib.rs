@@ -20,8 +20,13 @@
 //!   [`DEFAULT_MAX_TOKENS`] + budget, since Anthropic counts thinking inside `max_tokens`.
 //! - `response_format: json_schema` → `output_config.format` (structured outputs);
 //!   `json_object` has no Anthropic form and is unsupported.
-//! - Reasoning in assistant history is not sent back (it would need the thinking block's
-//!   signature, which the canonical model does not keep).
+//! - Thinking comes back as canonical `reasoning_blocks` (text with its signature, redacted
+//!   data), and assistant turns that carry them send them back unmodified, first in the turn.
+//!   With thinking on, the assistant turn in progress (a tool loop, a prefill) must start with
+//!   signed thinking or Anthropic answers 400; when it has none (it came from another provider,
+//!   or the client dropped the blocks), thinking is turned off for that request, with a
+//!   warning. With thinking off no block is sent: Anthropic refuses them in the turn in
+//!   progress and ignores them elsewhere.
 //! - `created` and usage `reasoning_tokens` are not reported by Anthropic.
 
 mod errors;
@@ -39,6 +44,10 @@ use switchyard_core::{
 
 pub use request::{thinking_budget, DEFAULT_MAX_TOKENS};
 pub use stream::{AnthropicStreamEncoder, AnthropicStreamParser};
+
+/// The `format` of the reasoning blocks Anthropic signs (OpenRouter's name for them). Blocks
+/// with another format are never sent to Anthropic.
+pub const REASONING_FORMAT: &str = "anthropic-claude-v1";
 
 /// The `anthropic-version` header value we speak.
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";

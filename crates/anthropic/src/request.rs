@@ -10,18 +10,23 @@
 //!   parsed by the server side rebuilds to the same bytes.
 //! - A final assistant message is sent as is: Anthropic continues from it (prefill). This is how
 //!   the gateway continues a cut stream.
+//! - Reasoning goes back only as the signed blocks Anthropic returned (`reasoning_blocks`),
+//!   unmodified and first in their turn, and only while thinking is on: with thinking off,
+//!   Anthropic refuses thinking in the turn in progress and ignores it elsewhere. With thinking
+//!   on, the turn in progress must start with signed thinking; when it has none, thinking is
+//!   turned off for the request (with a warning) rather than sent to a certain 400.
 
 use serde_json::{Map, Value};
 use switchyard_core::{
-    ChatRequest, Content, ContentPart, ImageDetail, Message, ReasoningEffort, ResponseFormat, Role,
-    ToolChoice, TranslateError, UnsupportedPolicy,
+    ChatRequest, Content, ContentPart, ImageDetail, Message, ReasoningBlock, ReasoningEffort,
+    ResponseFormat, Role, ToolChoice, TranslateError, UnsupportedPolicy,
 };
 
 use crate::wire::{
     ImageSource, InputBlock, InputMessage, MessageContent, MessagesRequest, Metadata, SystemPrompt,
     ToolDef, ToolResultContent, WireRole, WireToolChoice,
 };
-use crate::PROVIDER;
+use crate::{PROVIDER, REASONING_FORMAT};
 
 /// `max_tokens` is required by Anthropic; used when the client gave no limit.
 pub const DEFAULT_MAX_TOKENS: u32 = 4096;
@@ -86,9 +91,33 @@ pub(crate) fn build_body(
     check_unsupported(req, &mut ctx)?;
 
     let system = build_system(&req.messages, &mut ctx)?;
-    let messages = build_turns(&req.messages, &mut ctx)?;
 
-    let (thinking, max_tokens) = thinking_and_max_tokens(req, &mut ctx)?;
+    // Thinking is settled before the turns, which carry reasoning only while it is on. Its
+    // warnings still follow the turns'.
+    let mut thinking_ctx = Ctx {
+        policy,
+        warnings: Vec::new(),
+    };
+    let (mut thinking, mut max_tokens) = thinking_and_max_tokens(req, &mut thinking_ctx)?;
+    // A client's own `thinking` (in `extra`) replaces ours, as every extra key does.
+    let mut thinking_on = is_on(req.extra.get("thinking").or(thinking.as_ref()));
+    let mut forced_off = false;
+    if thinking_on {
+        if let Some(i) = unsigned_turn(&req.messages) {
+            thinking_ctx.warnings.push(format!(
+                "{PROVIDER}: thinking turned off for this request: the assistant turn in progress \
+                 (messages[{i}]) has no signed thinking block to send back (reasoning_details), \
+                 which Anthropic requires while thinking is on"
+            ));
+            thinking = Some(serde_json::json!({"type": "disabled"}));
+            max_tokens = req.max_output_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
+            thinking_on = false;
+            forced_off = true;
+        }
+    }
+
+    let messages = build_turns(&req.messages, thinking_on, &mut ctx)?;
+    ctx.warnings.append(&mut thinking_ctx.warnings);
 
     let temperature = match req.temperature {
         Some(t) if t > 1.0 => {
@@ -137,7 +166,11 @@ pub(crate) fn build_body(
         .map_err(|e| TranslateError::Invalid(format!("cannot encode request: {e}")))?;
     if let Value::Object(map) = &mut body {
         // The client's own keys win: they are how a client reaches what we do not model.
+        // Except a `thinking` that would have been refused with this history.
         for (k, v) in &req.extra {
+            if forced_off && k == "thinking" {
+                continue;
+            }
             map.insert(k.clone(), v.clone());
         }
     }
@@ -221,17 +254,84 @@ struct Turn {
     string_form: bool,
 }
 
-fn build_turns(messages: &[Message], ctx: &mut Ctx) -> Result<Vec<InputMessage>, TranslateError> {
+/// Whether a `thinking` config turns thinking on.
+fn is_on(thinking: Option<&Value>) -> bool {
+    matches!(
+        thinking.and_then(|t| t.get("type")).and_then(Value::as_str),
+        Some("enabled" | "adaptive")
+    )
+}
+
+/// Index of the first message of the assistant turn in progress: everything after the last
+/// user message that starts a turn of its own. A user message right after tool results joins
+/// their native turn (they merge), so it is taken to continue the tool loop, which is the
+/// reading that can only turn thinking off needlessly, never send a turn Anthropic refuses.
+fn turn_in_progress(messages: &[Message]) -> usize {
+    let mut start = 0;
+    let mut previous = None;
+    for (i, m) in messages.iter().enumerate() {
+        match m.role {
+            Role::System | Role::Developer => continue,
+            Role::User if previous != Some(Role::Tool) => start = i + 1,
+            _ => {}
+        }
+        previous = Some(m.role);
+    }
+    start
+}
+
+/// A reasoning block Anthropic can take back: its own, signed (or redacted).
+fn sendable(block: &ReasoningBlock) -> Option<InputBlock> {
+    if block.format().is_some_and(|f| f != REASONING_FORMAT) {
+        return None;
+    }
+    match block {
+        ReasoningBlock::Text {
+            text,
+            signature: Some(signature),
+            ..
+        } if !signature.is_empty() => Some(InputBlock::Thinking {
+            thinking: text.clone(),
+            signature: signature.clone(),
+        }),
+        ReasoningBlock::Text { .. } => None,
+        ReasoningBlock::Encrypted { data, .. } => {
+            Some(InputBlock::RedactedThinking { data: data.clone() })
+        }
+    }
+}
+
+/// The assistant message that opens the turn in progress, when it has no signed thinking to
+/// start with (Anthropic's 400 "Expected `thinking` or `redacted_thinking`" with thinking on).
+fn unsigned_turn(messages: &[Message]) -> Option<usize> {
+    let start = turn_in_progress(messages);
+    let (i, first) = messages
+        .iter()
+        .enumerate()
+        .skip(start)
+        .find(|(_, m)| m.role == Role::Assistant)?;
+    (!first.reasoning_blocks.iter().any(|b| sendable(b).is_some())).then_some(i)
+}
+
+fn build_turns(
+    messages: &[Message],
+    thinking_on: bool,
+    ctx: &mut Ctx,
+) -> Result<Vec<InputMessage>, TranslateError> {
     let mut turns: Vec<Turn> = Vec::new();
     for (i, m) in messages.iter().enumerate() {
         let (role, blocks, string_form) = match m.role {
             Role::System | Role::Developer => continue,
             Role::User => (WireRole::User, user_blocks(m, ctx)?, is_plain_text(m)),
-            Role::Assistant => (
-                WireRole::Assistant,
-                assistant_blocks(i, m, ctx)?,
-                is_plain_text(m) && m.tool_calls.is_empty(),
-            ),
+            Role::Assistant => {
+                let mut blocks = Vec::new();
+                if thinking_on {
+                    blocks.extend(m.reasoning_blocks.iter().filter_map(sendable));
+                }
+                let plain = blocks.is_empty() && is_plain_text(m) && m.tool_calls.is_empty();
+                blocks.extend(assistant_blocks(i, m, ctx)?);
+                (WireRole::Assistant, blocks, plain)
+            }
             Role::Tool => (WireRole::User, vec![tool_result_block(i, m, ctx)?], false),
         };
         if blocks.is_empty() {
@@ -373,8 +473,7 @@ fn assistant_blocks(
     m: &Message,
     ctx: &mut Ctx,
 ) -> Result<Vec<InputBlock>, TranslateError> {
-    // Reasoning is not sent back: Anthropic needs the thinking block's signature, which the
-    // canonical model does not carry, and accepts history without thinking blocks.
+    // Plain `reasoning` is not sent back: only a signed block can be (see `build_turns`).
     let mut blocks = content_blocks(m.content.as_ref(), false, ctx)?;
     if let Some(refusal) = &m.refusal {
         push_text(&mut blocks, refusal);

@@ -2,11 +2,29 @@
 
 use serde_json::{json, Map, Value};
 use switchyard_core::{
-    AssistantMessage, ChatResponse, Choice, FinishReason, ToolCall, UpstreamError, Usage,
+    AssistantMessage, ChatResponse, Choice, FinishReason, ReasoningBlock, ToolCall, UpstreamError,
+    Usage,
 };
 
 use crate::errors::classify_body;
 use crate::wire::{ContentBlock, WireMessage};
+use crate::REASONING_FORMAT;
+
+/// A `thinking` block as canonical; an empty signature (our own encoders write one) is none.
+pub(crate) fn thinking_block(thinking: String, signature: String) -> ReasoningBlock {
+    ReasoningBlock::Text {
+        text: thinking,
+        signature: (!signature.is_empty()).then_some(signature),
+        format: Some(REASONING_FORMAT.into()),
+    }
+}
+
+pub(crate) fn redacted_block(data: String) -> ReasoningBlock {
+    ReasoningBlock::Encrypted {
+        data,
+        format: Some(REASONING_FORMAT.into()),
+    }
+}
 
 /// Every `stop_reason` this spec version knows. Unknown future values map to
 /// [`FinishReason::Other`] and are kept verbatim in `native_finish_reason`.
@@ -127,11 +145,22 @@ pub(crate) fn parse_response(body: &[u8]) -> Result<ChatResponse, UpstreamError>
                 name,
                 arguments: input.to_string(),
             }),
-            ContentBlock::Thinking { thinking, .. } => message
-                .reasoning
-                .get_or_insert_with(String::new)
-                .push_str(&thinking),
-            ContentBlock::RedactedThinking { .. } | ContentBlock::Unknown => {}
+            ContentBlock::Thinking {
+                thinking,
+                signature,
+            } => {
+                message
+                    .reasoning
+                    .get_or_insert_with(String::new)
+                    .push_str(&thinking);
+                message
+                    .reasoning_blocks
+                    .push(thinking_block(thinking, signature));
+            }
+            ContentBlock::RedactedThinking { data } => {
+                message.reasoning_blocks.push(redacted_block(data))
+            }
+            ContentBlock::Unknown => {}
         }
     }
     message.content = text;
@@ -177,8 +206,24 @@ pub(crate) fn encode_response(response: &ChatResponse) -> Vec<u8> {
     let mut content = Vec::new();
     if let Some(choice) = choice {
         let m = &choice.message;
-        if let Some(r) = &m.reasoning {
-            content.push(json!({"type": "thinking", "thinking": r, "signature": ""}));
+        if m.reasoning_blocks.is_empty() {
+            if let Some(r) = &m.reasoning {
+                content.push(json!({"type": "thinking", "thinking": r, "signature": ""}));
+            }
+        }
+        for block in &m.reasoning_blocks {
+            content.push(match block {
+                ReasoningBlock::Text {
+                    text, signature, ..
+                } => json!({
+                    "type": "thinking",
+                    "thinking": text,
+                    "signature": signature.as_deref().unwrap_or_default(),
+                }),
+                ReasoningBlock::Encrypted { data, .. } => {
+                    json!({"type": "redacted_thinking", "data": data})
+                }
+            });
         }
         let text = match (&m.content, &m.refusal) {
             (Some(c), _) => Some(c.as_str()),

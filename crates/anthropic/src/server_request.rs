@@ -10,6 +10,7 @@ use switchyard_core::{
 };
 
 use crate::request::thinking_budget;
+use crate::response::{redacted_block, thinking_block};
 use crate::wire::{
     ImageSource, InputBlock, MessageContent, MessagesRequest, SystemPrompt, ToolResultContent,
     WireRole, WireToolChoice,
@@ -249,10 +250,16 @@ fn assistant_message(i: usize, blocks: Vec<InputBlock>) -> Result<Message, Upstr
                 name,
                 arguments: input.to_string(),
             }),
-            InputBlock::Thinking { thinking, .. } => reasoning
-                .get_or_insert_with(String::new)
-                .push_str(&thinking),
-            InputBlock::RedactedThinking { .. } => {}
+            InputBlock::Thinking {
+                thinking,
+                signature,
+            } => {
+                reasoning
+                    .get_or_insert_with(String::new)
+                    .push_str(&thinking);
+                m.reasoning_blocks.push(thinking_block(thinking, signature));
+            }
+            InputBlock::RedactedThinking { data } => m.reasoning_blocks.push(redacted_block(data)),
             _ => {
                 return Err(invalid(format!(
                     "messages[{i}].content[{j}]: unsupported block type in an assistant message"

@@ -12,13 +12,15 @@ use serde::Deserialize;
 
 use serde_json::{json, Map, Value};
 use switchyard_core::{
-    ChatRequest, ErrorClass, FinishReason, SseFrame, StreamEncoder, StreamEvent, StreamMeta,
-    StreamParser, UpstreamError, Usage,
+    ChatRequest, ErrorClass, FinishReason, ReasoningBlock, SseFrame, StreamEncoder, StreamEvent,
+    StreamMeta, StreamParser, UpstreamError, Usage,
 };
 use switchyard_sse::encode_frame;
 
 use crate::errors::{classify_body, error_body};
-use crate::response::{finish_reason, stop_reason, usage_from_native, usage_to_native};
+use crate::response::{
+    finish_reason, redacted_block, stop_reason, thinking_block, usage_from_native, usage_to_native,
+};
 use crate::wire::{BlockDelta, ContentBlock, WireStreamEvent};
 
 #[derive(Debug, Clone, Copy)]
@@ -39,6 +41,9 @@ pub struct AnthropicStreamParser {
     /// A `message_delta` carried the stop reason: the answer itself is whole.
     stopped: bool,
     blocks: HashMap<u32, BlockKind>,
+    /// Thinking and redacted blocks being read, by block index: each goes out whole as a
+    /// `ReasoningBlock` at its `content_block_stop`, when its signature is known.
+    reasoning: HashMap<u32, ReasoningBlock>,
     next_tool: u32,
     /// `message_start` usage, overlaid with every non-null field of later `message_delta`s.
     usage: Map<String, Value>,
@@ -76,6 +81,7 @@ impl AnthropicStreamParser {
                 text: text.into_owned(),
             }),
             (BlockKind::Thinking, "thinking_delta", _, Some(text), _) => {
+                self.keep_thinking(event.index, &text);
                 out.push(StreamEvent::ReasoningDelta {
                     choice: 0,
                     text: text.into_owned(),
@@ -93,6 +99,12 @@ impl AnthropicStreamParser {
             _ => return false,
         }
         true
+    }
+
+    fn keep_thinking(&mut self, index: u32, delta: &str) {
+        if let Some(ReasoningBlock::Text { text, .. }) = self.reasoning.get_mut(&index) {
+            text.push_str(delta);
+        }
     }
 
     fn merge_usage(&mut self, usage: &Value) {
@@ -139,7 +151,12 @@ impl StreamParser for AnthropicStreamParser {
                         }
                         BlockKind::Text
                     }
-                    ContentBlock::Thinking { thinking, .. } => {
+                    ContentBlock::Thinking {
+                        thinking,
+                        signature,
+                    } => {
+                        self.reasoning
+                            .insert(index, thinking_block(thinking.clone(), signature));
                         if !thinking.is_empty() {
                             out.push(StreamEvent::ReasoningDelta {
                                 choice: 0,
@@ -169,9 +186,11 @@ impl StreamParser for AnthropicStreamParser {
                         }
                         BlockKind::Tool(tool)
                     }
-                    ContentBlock::RedactedThinking { .. } | ContentBlock::Unknown => {
+                    ContentBlock::RedactedThinking { data } => {
+                        self.reasoning.insert(index, redacted_block(data));
                         BlockKind::Ignored
                     }
+                    ContentBlock::Unknown => BlockKind::Ignored,
                 };
                 self.blocks.insert(index, kind);
             }
@@ -184,10 +203,21 @@ impl StreamParser for AnthropicStreamParser {
                         out.push(StreamEvent::TextDelta { choice: 0, text })
                     }
                     (BlockKind::Thinking, BlockDelta::ThinkingDelta { thinking }) => {
+                        self.keep_thinking(index, &thinking);
                         out.push(StreamEvent::ReasoningDelta {
                             choice: 0,
                             text: thinking,
                         })
+                    }
+                    // One delta in practice; appended all the same, so none is ever lost.
+                    (BlockKind::Thinking, BlockDelta::SignatureDelta { signature })
+                        if !signature.is_empty() =>
+                    {
+                        if let Some(ReasoningBlock::Text { signature: s, .. }) =
+                            self.reasoning.get_mut(&index)
+                        {
+                            s.get_or_insert_with(String::new).push_str(&signature);
+                        }
                     }
                     (BlockKind::Tool(tool), BlockDelta::InputJsonDelta { partial_json })
                         if !partial_json.is_empty() =>
@@ -201,7 +231,11 @@ impl StreamParser for AnthropicStreamParser {
                     _ => {}
                 }
             }
-            WireStreamEvent::ContentBlockStop { .. } => {}
+            WireStreamEvent::ContentBlockStop { index } => {
+                if let Some(block) = self.reasoning.remove(&index) {
+                    out.push(StreamEvent::ReasoningBlock { choice: 0, block });
+                }
+            }
             WireStreamEvent::MessageDelta { delta, usage } => {
                 self.merge_usage(&usage);
                 if let Some(reason) = delta.stop_reason {
@@ -280,6 +314,7 @@ struct FastDelta<'a> {
 enum OpenBlock {
     Text,
     Thinking,
+    Redacted,
     Tool(u32),
 }
 
@@ -398,6 +433,46 @@ impl StreamEncoder for AnthropicStreamEncoder {
                     json!({"type": "thinking_delta", "thinking": text}),
                     out,
                 );
+            }
+            StreamEvent::ReasoningBlock { choice: 0, block } => {
+                self.ensure_started(out);
+                match block {
+                    ReasoningBlock::Text {
+                        text, signature, ..
+                    } => {
+                        // Its text normally went out as deltas of the open thinking block.
+                        let index = match self.open {
+                            Some((index, OpenBlock::Thinking)) => index,
+                            _ => {
+                                let block =
+                                    json!({"type": "thinking", "thinking": "", "signature": ""});
+                                let index = self.open_block(OpenBlock::Thinking, block, out);
+                                if !text.is_empty() {
+                                    Self::delta(
+                                        index,
+                                        json!({"type": "thinking_delta", "thinking": text}),
+                                        out,
+                                    );
+                                }
+                                index
+                            }
+                        };
+                        if let Some(signature) = signature.as_deref().filter(|s| !s.is_empty()) {
+                            Self::delta(
+                                index,
+                                json!({"type": "signature_delta", "signature": signature}),
+                                out,
+                            );
+                        }
+                    }
+                    ReasoningBlock::Encrypted { data, .. } => {
+                        self.close_block(out);
+                        let block = json!({"type": "redacted_thinking", "data": data});
+                        self.open_block(OpenBlock::Redacted, block, out);
+                    }
+                }
+                // The block is whole: the next reasoning opens a block of its own.
+                self.close_block(out);
             }
             StreamEvent::ToolCallStart {
                 choice: 0,

@@ -243,7 +243,6 @@ pub(crate) enum WireStreamEvent {
         delta: BlockDelta,
     },
     ContentBlockStop {
-        #[allow(dead_code)]
         index: u32,
     },
     MessageDelta {
@@ -271,8 +270,10 @@ pub(crate) enum BlockDelta {
     ThinkingDelta {
         thinking: String,
     },
-    /// Only meaningful when sending the thinking block back, which the canonical model cannot.
-    SignatureDelta {},
+    /// The thinking block's signature, sent once, after its text.
+    SignatureDelta {
+        signature: String,
+    },
     CitationsDelta {},
     #[serde(other)]
     Unknown,

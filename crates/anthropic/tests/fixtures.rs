@@ -67,7 +67,7 @@ fn case_dirs() -> Vec<std::path::PathBuf> {
 #[test]
 fn every_fixture_case() {
     let dirs = case_dirs();
-    assert!(dirs.len() >= 12, "fixture cases went missing: {dirs:?}");
+    assert!(dirs.len() >= 15, "fixture cases went missing: {dirs:?}");
     for dir in dirs {
         check(&dir);
     }
@@ -169,7 +169,8 @@ fn check_response(case: &str, dir: &Path) {
             "{case}: usage.{key} after re-encoding"
         );
     }
-    // Blocks the canonical model keeps: thinking text, text, tool_use (id, name, input).
+    // Blocks the canonical model keeps: thinking (text and signature), redacted thinking,
+    // text, tool_use (id, name, input).
     let kept = |v: &Value| -> Vec<Value> {
         v["content"]
             .as_array()
@@ -177,7 +178,10 @@ fn check_response(case: &str, dir: &Path) {
             .flatten()
             .filter_map(|b| match b["type"].as_str() {
                 Some("text") => Some(json!({"text": b["text"]})),
-                Some("thinking") => Some(json!({"thinking": b["thinking"]})),
+                Some("thinking") => {
+                    Some(json!({"thinking": b["thinking"], "signature": b["signature"]}))
+                }
+                Some("redacted_thinking") => Some(json!({"data": b["data"]})),
                 Some("tool_use") => {
                     Some(json!({"id": b["id"], "name": b["name"], "input": b["input"]}))
                 }

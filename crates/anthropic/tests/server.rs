@@ -112,8 +112,7 @@ fn encodes_responses_from_other_providers() {
             name: "f".into(),
             arguments: "{\"x\":1}".into(),
         }],
-        reasoning: None,
-        refusal: None,
+        ..AssistantMessage::default()
     };
     let body: Value = serde_json::from_slice(&AnthropicServer.encode_response(&response(
         message,

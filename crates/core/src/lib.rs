@@ -21,8 +21,8 @@ pub use provider::{
     StreamParser, Target, UpstreamRequest, WireFormat,
 };
 pub use request::{
-    ChatRequest, Content, ContentPart, ImageDetail, Message, ReasoningEffort, ResponseFormat, Role,
-    Tool, ToolCall, ToolChoice,
+    ChatRequest, Content, ContentPart, ImageDetail, Message, ReasoningBlock, ReasoningEffort,
+    ResponseFormat, Role, Tool, ToolCall, ToolChoice,
 };
 pub use response::{AssistantMessage, ChatResponse, Choice, FinishReason, NativeJson, Usage};
 pub use safety::{HarmCategory, SafetyPolicy, SafetySetting, SafetyThreshold, UnsupportedPolicy};

@@ -97,9 +97,48 @@ pub struct Message {
     /// Anthropic thinking). Providers that do not accept it back drop it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reasoning: Option<String>,
+    /// Assistant turns: the reasoning as the provider returned it, block by block, to be sent
+    /// back unmodified. Anthropic refuses a tool loop with thinking on unless the turn's signed
+    /// thinking comes back; `reasoning` is the plain text, for providers that read only that.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reasoning_blocks: Vec<ReasoningBlock>,
     /// Assistant turns: a refusal message (OpenAI `refusal`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refusal: Option<String>,
+}
+
+/// One block of a model's reasoning, kept whole because a provider that signs its reasoning
+/// checks it byte for byte when it comes back (Anthropic's `thinking` / `redacted_thinking`).
+/// `format` names the provider family that produced it, in OpenRouter's vocabulary
+/// (`anthropic-claude-v1`), so a signature only goes back to the provider that can read it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ReasoningBlock {
+    /// Visible reasoning, with the provider's signature over it when it signs (Anthropic
+    /// `thinking`).
+    Text {
+        text: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signature: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        format: Option<String>,
+    },
+    /// Reasoning the provider encrypted instead of showing (Anthropic `redacted_thinking`).
+    Encrypted {
+        data: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        format: Option<String>,
+    },
+}
+
+impl ReasoningBlock {
+    pub fn format(&self) -> Option<&str> {
+        match self {
+            ReasoningBlock::Text { format, .. } | ReasoningBlock::Encrypted { format, .. } => {
+                format.as_deref()
+            }
+        }
+    }
 }
 
 impl Message {
@@ -112,6 +151,7 @@ impl Message {
             tool_calls: Vec::new(),
             tool_call_id: None,
             reasoning: None,
+            reasoning_blocks: Vec::new(),
             refusal: None,
         }
     }

@@ -4,6 +4,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::request::ReasoningBlock;
 use crate::response::{FinishReason, Usage};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -22,6 +23,13 @@ pub enum StreamEvent {
     ReasoningDelta {
         choice: u32,
         text: String,
+    },
+    /// One reasoning block, whole, once the provider has closed it (Anthropic sends a thinking
+    /// block's signature last). Its text has already gone out as `ReasoningDelta`s; the block
+    /// is what a client keeps to send the turn back.
+    ReasoningBlock {
+        choice: u32,
+        block: ReasoningBlock,
     },
     RefusalDelta {
         choice: u32,
@@ -59,7 +67,9 @@ impl StreamEvent {
             StreamEvent::TextDelta { text, .. }
             | StreamEvent::ReasoningDelta { text, .. }
             | StreamEvent::RefusalDelta { text, .. } => !text.is_empty(),
-            StreamEvent::ToolCallStart { .. } | StreamEvent::ToolCallArguments { .. } => true,
+            StreamEvent::ToolCallStart { .. }
+            | StreamEvent::ToolCallArguments { .. }
+            | StreamEvent::ReasoningBlock { .. } => true,
             StreamEvent::Start { .. } | StreamEvent::Finish { .. } | StreamEvent::Usage(_) => false,
         }
     }

@@ -8,6 +8,7 @@
 //! | `response_format: json_schema` | unsupported; with `drop`, sent as `json_object` + warning |
 //! | `n > 1`, `seed` | unsupported (not DeepSeek parameters) |
 //! | assistant `reasoning` | sent back as `reasoning_content` only on assistant turns with tool calls after the last user turn (thinking-mode tool loops need it: DeepSeek answers 400 "Missing `reasoning_content` field" otherwise); elsewhere dropped without warning, because DeepSeek ignores (older `deepseek-reasoner`: rejects) it there — api-docs.deepseek.com/guides/thinking_mode |
+//! | assistant `reasoning_blocks` (signed reasoning from Anthropic) | never sent: DeepSeek takes reasoning back as `reasoning_content` text only, and OpenAI's builder writes no `reasoning_details` |
 //! | `temperature`, `top_p`, penalties on the reasoner | sent: DeepSeek ignores them, it does not reject them |
 
 use serde_json::{json, Map, Value};

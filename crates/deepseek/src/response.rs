@@ -64,9 +64,14 @@ pub fn usage_value(u: &Usage) -> Value {
     v
 }
 
-/// Canonical response → DeepSeek `chat.completion` JSON (OpenAI's, with DeepSeek's usage).
+/// Canonical response → DeepSeek `chat.completion` JSON (OpenAI's, with DeepSeek's usage, and
+/// without `reasoning_details`: DeepSeek's reasoning is text only).
 pub fn encode(r: &ChatResponse) -> Vec<u8> {
-    let mut v = serde_json::to_value(oa::to_wire(r)).unwrap_or(Value::Null);
+    let mut wire = oa::to_wire(r);
+    for c in &mut wire.choices {
+        c.message.reasoning_details.clear();
+    }
+    let mut v = serde_json::to_value(wire).unwrap_or(Value::Null);
     if let (Some(u), Some(o)) = (&r.usage, v.as_object_mut()) {
         o.insert("usage".into(), usage_value(u));
     }

@@ -87,6 +87,8 @@ impl StreamEncoder for DeepSeekStreamEncoder {
         match event {
             StreamEvent::Usage(u) if self.include_usage => self.usage = Some(u.clone()),
             StreamEvent::Usage(_) => {}
+            // DeepSeek's reasoning is text only (`reasoning_content`).
+            StreamEvent::ReasoningBlock { .. } => {}
             other => self.inner.encode(other, out),
         }
     }

@@ -109,3 +109,63 @@ fn safety_policies_are_rejected_or_dropped() {
     assert!(body(&r, UnsupportedPolicy::Reject).is_err());
     assert_eq!(body(&r, UnsupportedPolicy::Drop).unwrap().1.len(), 1);
 }
+
+#[test]
+fn signed_reasoning_blocks_never_reach_deepseek() {
+    // A tool loop Anthropic started (signed blocks) that DeepSeek continues after a failover:
+    // it gets the text as `reasoning_content`, which its thinking mode needs, and nothing else.
+    let mut r = request();
+    let mut call = Message::text(Role::Assistant, "");
+    call.content = None;
+    call.tool_calls = vec![switchyard_core::ToolCall {
+        id: "toolu_1".into(),
+        name: "f".into(),
+        arguments: "{}".into(),
+    }];
+    call.reasoning = Some("thoughts".into());
+    call.reasoning_blocks = vec![
+        switchyard_core::ReasoningBlock::Text {
+            text: "thoughts".into(),
+            signature: Some("c2ln".into()),
+            format: Some("anthropic-claude-v1".into()),
+        },
+        switchyard_core::ReasoningBlock::Encrypted {
+            data: "ZGF0YQ==".into(),
+            format: Some("anthropic-claude-v1".into()),
+        },
+    ];
+    let mut result = Message::text(Role::Tool, "ok");
+    result.tool_call_id = Some("toolu_1".into());
+    r.messages.extend([call, result]);
+    let (b, w) = body(&r, UnsupportedPolicy::Reject).unwrap();
+    assert!(w.is_empty(), "{w:?}");
+    assert_eq!(
+        b["messages"][1],
+        json!({"role": "assistant", "reasoning_content": "thoughts", "tool_calls": [
+            {"id": "toolu_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+        ]})
+    );
+    assert!(!serde_json::to_string(&b).unwrap().contains("c2ln"));
+
+    // Nor does the DeepSeek mock write them: DeepSeek's reasoning is text only.
+    let response: switchyard_core::ChatResponse = serde_json::from_value(json!({
+        "id": "r", "model": "deepseek-chat", "created": 1,
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {
+            "content": "ok", "reasoning": "thoughts",
+            "reasoning_blocks": [{"type": "encrypted", "data": "ZGF0YQ=="}],
+        }}],
+    }))
+    .unwrap();
+    let encoded: Value = serde_json::from_slice(&switchyard_core::ServerSide::encode_response(
+        &switchyard_deepseek::DeepSeekServer,
+        &response,
+    ))
+    .unwrap();
+    assert_eq!(
+        encoded["choices"][0]["message"]["reasoning_content"],
+        "thoughts"
+    );
+    assert!(encoded["choices"][0]["message"]
+        .get("reasoning_details")
+        .is_none());
+}

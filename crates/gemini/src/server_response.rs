@@ -306,6 +306,8 @@ impl StreamEncoder for GeminiStreamEncoder {
                 };
                 self.parts_chunk(*choice, vec![part], out);
             }
+            // Another provider's signed reasoning: Gemini's own signatures ride in call ids.
+            StreamEvent::ReasoningBlock { .. } => {}
             StreamEvent::ToolCallStart {
                 choice,
                 index,

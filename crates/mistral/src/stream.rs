@@ -240,6 +240,8 @@ impl StreamEncoder for MistralStreamEncoder {
             StreamEvent::TextDelta { .. }
             | StreamEvent::RefusalDelta { .. }
             | StreamEvent::ReasoningDelta { .. } => {}
+            // Mistral has no place for another provider's signed reasoning.
+            StreamEvent::ReasoningBlock { .. } => {}
             StreamEvent::ToolCallStart {
                 choice,
                 index,

@@ -9,7 +9,7 @@ use serde::Serialize;
 use switchyard_core::{StreamEncoder, StreamEvent, StreamMeta, UpstreamError, Usage};
 
 use crate::errors::write_error_object;
-use crate::response::{finish_reason_str, usage_to_wire};
+use crate::response::{finish_reason_str, usage_to_wire, ReasoningDetailOut};
 use crate::wire::WireUsage;
 
 pub struct OpenAiStreamEncoder {
@@ -19,6 +19,8 @@ pub struct OpenAiStreamEncoder {
     prefix: Vec<u8>,
     /// Choices whose role went out already.
     role_sent: Vec<u32>,
+    /// Reasoning blocks sent per choice, for their `index`.
+    blocks_sent: Vec<(u32, u32)>,
     usage: Option<Usage>,
     finished: bool,
 }
@@ -39,6 +41,7 @@ impl OpenAiStreamEncoder {
             include_usage,
             prefix,
             role_sent: Vec::new(),
+            blocks_sent: Vec::new(),
             usage: None,
             finished: false,
         }
@@ -131,6 +134,23 @@ impl StreamEncoder for OpenAiStreamEncoder {
             StreamEvent::TextDelta { .. }
             | StreamEvent::ReasoningDelta { .. }
             | StreamEvent::RefusalDelta { .. } => {}
+            StreamEvent::ReasoningBlock { choice, block } => {
+                let index = match self.blocks_sent.iter_mut().find(|(c, _)| c == choice) {
+                    Some((_, n)) => {
+                        *n += 1;
+                        *n - 1
+                    }
+                    None => {
+                        self.blocks_sent.push((*choice, 1));
+                        0
+                    }
+                };
+                let d = DeltaOut {
+                    reasoning_details: Some([ReasoningDetailOut::new(block, index)]),
+                    ..DeltaOut::default()
+                };
+                self.delta(*choice, d, out);
+            }
             StreamEvent::ToolCallStart {
                 choice,
                 index,
@@ -253,6 +273,9 @@ struct DeltaOut<'a> {
     refusal: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tool_calls: Option<[ToolCallChunkOut<'a>; 1]>,
+    /// A reasoning block goes out whole, after its text went out as `reasoning_content`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_details: Option<[ReasoningDetailOut<'a>; 1]>,
 }
 
 #[derive(Serialize)]

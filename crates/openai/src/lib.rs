@@ -3,7 +3,10 @@
 //! - Upstream ([`OpenAi`], a [`Provider`]): canonical request → `POST {base}/chat/completions`;
 //!   `chat.completion` / chunk stream / error bodies → canonical.
 //! - Server side ([`OpenAiServer`], a [`ServerSide`]): the gateway's front door and the OpenAI
-//!   mock: native request → canonical; canonical response, events and errors → native.
+//!   mock: native request → canonical; canonical response, events and errors → native. Its one
+//!   extension on assistant messages and deltas is `reasoning_details`, the reasoning blocks a
+//!   provider wants back signed ([`response::ReasoningDetailOut`]); read back from requests,
+//!   never sent to an OpenAI-format upstream.
 //!
 //! Building blocks for OpenAI-compatible dialects (Mistral, DeepSeek, Qwen):
 //! [`wire`] types, [`request::to_native`] + [`request::map_body`], [`request::endpoint`],

@@ -86,6 +86,49 @@ mod tests {
             r#"{"model":"m","messages":[{"role":"user","content":"x"}],"safety_settings":[{"category":"harassment","threshold":"block_some"}]}"#,
         );
         assert!(m.contains("`safety_settings[0].threshold`"), "{m}");
+        let m = err(
+            r#"{"model":"m","messages":[{"role":"user","content":"x"},{"role":"assistant","content":"y","reasoning_details":{"type":"reasoning.text"}}]}"#,
+        );
+        assert!(m.contains("`messages[1].reasoning_details`"), "{m}");
+        let m = err(
+            r#"{"model":"m","messages":[{"role":"assistant","content":"y","reasoning_details":[{"text":"t"}]}]}"#,
+        );
+        assert!(m.contains("`messages[0].reasoning_details[0].type`"), "{m}");
+        let m = err(
+            r#"{"model":"m","messages":[{"role":"assistant","content":"y","reasoning_details":[{"type":"reasoning.encrypted"}]}]}"#,
+        );
+        assert!(
+            m.contains("`messages[0].reasoning_details[0]`") && m.contains("data"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn reasoning_details_become_blocks_and_other_kinds_are_skipped() {
+        use switchyard_core::ReasoningBlock;
+        let r = parse_request(
+            br#"{"model":"m","messages":[{"role":"assistant","content":"y","reasoning_details":[{"type":"reasoning.text","text":"t","signature":"s","format":"anthropic-claude-v1","index":0},{"type":"reasoning.summary","summary":"x","index":1},{"type":"reasoning.encrypted","data":"d","index":2},{"type":"reasoning.text","text":null,"signature":null}]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            r.messages[0].reasoning_blocks,
+            vec![
+                ReasoningBlock::Text {
+                    text: "t".into(),
+                    signature: Some("s".into()),
+                    format: Some("anthropic-claude-v1".into()),
+                },
+                ReasoningBlock::Encrypted {
+                    data: "d".into(),
+                    format: None,
+                },
+                ReasoningBlock::Text {
+                    text: String::new(),
+                    signature: None,
+                    format: None,
+                },
+            ]
+        );
     }
 
     #[test]
@@ -135,6 +178,7 @@ mod paths_agree {
             r#"{"model":"m","messages":[{"role":"user","content":"x"}],"tool_choice":"required","stop":"END","response_format":{"type":"json_object"},"temperature":null,"stream_options":{"include_usage":true}}"#,
             r#"{"model":"m","messages":[{"role":"user","content":"\u00e9\n\"","extra_key":[1,{"a":null}]}],"tool_choice":null,"tools":null,"stop":null,"x":1,"x":2}"#,
             "\n {\"messages\":[{\"role\":\"user\",\"content\":[]}],\"model\":\"m\"} \n",
+            r#"{"model":"m","messages":[{"role":"assistant","content":null,"tool_calls":[{"id":"c","function":{"name":"f"}}],"reasoning_details":[{"type":"reasoning.text","text":"t","signature":"s","format":"anthropic-claude-v1","index":0},{"type":"reasoning.encrypted","data":"d","format":null},{"type":"reasoning.summary","summary":"x"},{"type":"thinking","thinking":"t"}]},{"role":"assistant","content":"x","reasoning_details":null},{"role":"assistant","content":"x","reasoning_details":[]}]}"#,
         ];
         for body in taken {
             assert!(check(body).is_some(), "typed path declined {body}");
@@ -169,6 +213,13 @@ mod paths_agree {
             r#"{"model":"m","messages":[{"role":"user","role":"user","content":"x"}]}"#,
             r#"{"model":"m","messages":[{"role":"user","content":"x","other":"\ud800"}]}"#,
             r#"{"model":"m","messages":[{"role":"user","content":"x"}]} x"#,
+            r#"{"model":"m","messages":[{"role":"assistant","content":"x","reasoning_details":{}}]}"#,
+            r#"{"model":"m","messages":[{"role":"assistant","content":"x","reasoning_details":[["reasoning.text"]]}]}"#,
+            r#"{"model":"m","messages":[{"role":"assistant","content":"x","reasoning_details":[{"text":"t"}]}]}"#,
+            r#"{"model":"m","messages":[{"role":"assistant","content":"x","reasoning_details":[{"type":"reasoning.encrypted"}]}]}"#,
+            r#"{"model":"m","messages":[{"role":"assistant","content":"x","reasoning_details":[{"type":"reasoning.text","signature":5}]}]}"#,
+            r#"{"model":"m","messages":[{"role":"assistant","content":"x","reasoning_details":[{"type":"reasoning.text","text":"a","text":"b"}]}]}"#,
+            r#"{"model":"m","messages":[{"role":"assistant","content":"x","reasoning_details":[{"type":"reasoning.summary","data":1}]}]}"#,
         ];
         for body in declined {
             assert!(check(body).is_none(), "typed path took {body}");

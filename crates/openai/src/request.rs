@@ -19,7 +19,8 @@ use switchyard_core::{
 /// - the output limit is always `max_completion_tokens` (never the deprecated `max_tokens`);
 /// - a streaming request always carries `stream_options.include_usage: true`, because the
 ///   gateway needs usage even when the client did not ask for it;
-/// - assistant `reasoning` is not sent back (OpenAI has no field for it);
+/// - assistant `reasoning` and `reasoning_blocks` are not sent back (OpenAI has no field for
+///   them);
 /// - `safety` is not represented (see [`check_safety`]);
 /// - keys of `ChatRequest::extra` are copied verbatim, never overriding a key set here.
 pub fn to_native(request: &ChatRequest, model: &str) -> Map<String, Value> {

@@ -4,8 +4,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
 use switchyard_core::{
-    AssistantMessage, ChatResponse, Choice, FinishReason, NativeJson, ToolCall, UpstreamError,
-    Usage,
+    AssistantMessage, ChatResponse, Choice, FinishReason, NativeJson, ReasoningBlock, ToolCall,
+    UpstreamError, Usage,
 };
 
 use crate::errors::classify_stream_error;
@@ -58,10 +58,13 @@ pub fn from_wire(native: ChatCompletion) -> Result<ChatResponse, UpstreamError> 
             }
             Choice {
                 index: c.index,
+                // `reasoning_details` from an upstream (an OpenRouter or a Switchyard behind
+                // this one) are not read: no OpenAI-format provider takes them back.
                 message: AssistantMessage {
                     content: m.content,
                     tool_calls,
                     reasoning: m.reasoning_content,
+                    reasoning_blocks: Vec::new(),
                     refusal: m.refusal,
                 },
                 finish_reason: c.finish_reason.as_deref().map(finish_reason_from_str),
@@ -195,6 +198,62 @@ pub struct MessageOut<'a> {
     pub tool_calls: Vec<ToolCallOut<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reasoning_content: Option<&'a str>,
+    /// Switchyard extension: the reasoning block by block, signatures included, for the client
+    /// to send back with the turn (see [`ReasoningDetailOut`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reasoning_details: Vec<ReasoningDetailOut<'a>>,
+}
+
+/// One entry of `reasoning_details` on an assistant message or a stream delta, in OpenRouter's
+/// shape so that clients written for it keep and return ours too:
+/// `{"type": "reasoning.text", "text", "signature", "format", "index"}` or
+/// `{"type": "reasoning.encrypted", "data", "format", "index"}`. The official Python SDK
+/// keeps unknown fields of a message, so a client that appends the message it got to its
+/// history sends them back as they came. The spec's message and delta schemas are open (no
+/// `additionalProperties: false`), so answers carrying the field still validate.
+#[derive(Debug, Serialize)]
+pub struct ReasoningDetailOut<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub format: Option<&'a str>,
+    /// The block's place among the message's blocks. Stream helpers (the Python SDK's,
+    /// OpenRouter clients) merge list entries of deltas by `index`, concatenating strings, so
+    /// each block has its own: ours arrive whole, one per index.
+    pub index: u32,
+}
+
+impl<'a> ReasoningDetailOut<'a> {
+    pub fn new(block: &'a ReasoningBlock, index: u32) -> Self {
+        match block {
+            ReasoningBlock::Text {
+                text,
+                signature,
+                format,
+            } => ReasoningDetailOut {
+                kind: "reasoning.text",
+                text: Some(text),
+                signature: signature.as_deref(),
+                data: None,
+                format: format.as_deref(),
+                index,
+            },
+            ReasoningBlock::Encrypted { data, format } => ReasoningDetailOut {
+                kind: "reasoning.encrypted",
+                text: None,
+                signature: None,
+                data: Some(data),
+                format: format.as_deref(),
+                index,
+            },
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -241,6 +300,10 @@ pub fn to_wire(r: &ChatResponse) -> ChatCompletionOut<'_> {
                         })
                         .collect(),
                     reasoning_content: c.message.reasoning.as_deref(),
+                    reasoning_details: (0..)
+                        .zip(&c.message.reasoning_blocks)
+                        .map(|(i, b)| ReasoningDetailOut::new(b, i))
+                        .collect(),
                 },
                 logprobs: c.logprobs.as_ref(),
                 finish_reason: finish_reason_str(c.finish_reason.unwrap_or(FinishReason::Stop)),

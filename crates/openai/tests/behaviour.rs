@@ -395,3 +395,135 @@ fn null_lists_from_compatible_servers_read_as_empty() {
         "{out:?}"
     );
 }
+
+/// An answer with Anthropic's signed reasoning, as the front door gets it.
+fn reasoning_response() -> ChatResponse {
+    serde_json::from_value(json!({
+        "id": "r1", "model": "m", "created": 1,
+        "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+            "tool_calls": [{"id": "toolu_1", "name": "f", "arguments": "{}"}],
+            "reasoning": "think",
+            "reasoning_blocks": [
+                {"type": "text", "text": "think", "signature": "c2ln", "format": "anthropic-claude-v1"},
+                {"type": "encrypted", "data": "ZGF0YQ==", "format": "anthropic-claude-v1"},
+            ],
+        }}],
+    }))
+    .unwrap()
+}
+
+fn valid_openai(schema: &str, v: &Value) {
+    if switchyard_spec_check::specs_dir().is_some() {
+        if let Err(e) = switchyard_spec_check::check(switchyard_spec_check::Api::OpenAi, schema, v)
+        {
+            panic!("{schema}: {e}\n{v:#}");
+        }
+    }
+}
+
+#[test]
+fn reasoning_blocks_reach_the_client_as_reasoning_details() {
+    let v: Value =
+        serde_json::from_slice(&OpenAiServer.encode_response(&reasoning_response())).unwrap();
+    // The spec's message schema is open: the extension field validates.
+    valid_openai("CreateChatCompletionResponse", &v);
+    assert_eq!(
+        v["choices"][0]["message"]["reasoning_details"],
+        json!([
+            {"type": "reasoning.text", "text": "think", "signature": "c2ln",
+             "format": "anthropic-claude-v1", "index": 0},
+            {"type": "reasoning.encrypted", "data": "ZGF0YQ==",
+             "format": "anthropic-claude-v1", "index": 1},
+        ])
+    );
+    // What the client sends back is read as the same blocks.
+    let next = json!({"model": "m", "messages": [
+        {"role": "user", "content": "hi"},
+        v["choices"][0]["message"],
+        {"role": "tool", "tool_call_id": "toolu_1", "content": "ok"},
+    ]});
+    let req = OpenAiServer
+        .parse_request(None, next.to_string().as_bytes())
+        .unwrap();
+    assert_eq!(
+        req.messages[1].reasoning_blocks,
+        reasoning_response().choices[0].message.reasoning_blocks
+    );
+    // Never sent to OpenAI itself, which has no such field.
+    let sent = body_of(&req, &target("gpt-4o"));
+    assert!(sent["messages"][1].get("reasoning_details").is_none());
+    assert!(sent["messages"][1].get("reasoning_content").is_none());
+
+    let mut plain = reasoning_response();
+    plain.choices[0].message.reasoning_blocks.clear();
+    let v: Value = serde_json::from_slice(&OpenAiServer.encode_response(&plain)).unwrap();
+    assert!(v["choices"][0]["message"]
+        .get("reasoning_details")
+        .is_none());
+}
+
+#[test]
+fn a_streamed_block_goes_out_whole_in_one_delta_with_its_index() {
+    let blocks = reasoning_response().choices[0]
+        .message
+        .reasoning_blocks
+        .clone();
+    let mut events = vec![StreamEvent::ReasoningDelta {
+        choice: 0,
+        text: "think".into(),
+    }];
+    for block in &blocks {
+        events.push(StreamEvent::ReasoningBlock {
+            choice: 0,
+            block: block.clone(),
+        });
+    }
+    // Another choice counts its blocks from 0.
+    events.push(StreamEvent::ReasoningBlock {
+        choice: 1,
+        block: blocks[1].clone(),
+    });
+    let out = run(&mut OpenAiStreamEncoder::new(meta(), false), &events);
+    let chunks: Vec<Value> = out
+        .split("\n\n")
+        .filter_map(|f| f.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    for c in &chunks {
+        valid_openai("CreateChatCompletionStreamResponse", c);
+    }
+    let details: Vec<(u64, Value)> = chunks
+        .iter()
+        .filter_map(|c| {
+            let choice = &c["choices"][0];
+            let d = choice["delta"].get("reasoning_details")?;
+            assert_eq!(d.as_array().map(Vec::len), Some(1), "one block per delta");
+            Some((choice["index"].as_u64().unwrap(), d[0].clone()))
+        })
+        .collect();
+    assert_eq!(
+        details,
+        vec![
+            (
+                0,
+                json!({"type": "reasoning.text", "text": "think", "signature": "c2ln",
+                       "format": "anthropic-claude-v1", "index": 0})
+            ),
+            (
+                0,
+                json!({"type": "reasoning.encrypted", "data": "ZGF0YQ==",
+                       "format": "anthropic-claude-v1", "index": 1})
+            ),
+            (
+                1,
+                json!({"type": "reasoning.encrypted", "data": "ZGF0YQ==",
+                       "format": "anthropic-claude-v1", "index": 0})
+            ),
+        ]
+    );
+    // The role goes out once per choice, on its first delta.
+    assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
+    assert!(chunks[1]["choices"][0]["delta"].get("role").is_none());
+    assert_eq!(chunks[3]["choices"][0]["delta"]["role"], "assistant");
+}

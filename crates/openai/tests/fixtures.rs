@@ -75,6 +75,7 @@ fn normalize_client_request(mut v: Value) -> Value {
             drop_nulls(m);
             // OpenAI has no field for prior reasoning: not sent back upstream.
             m.remove("reasoning_content");
+            m.remove("reasoning_details");
         }
     }
     v

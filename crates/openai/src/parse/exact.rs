@@ -6,8 +6,8 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use switchyard_core::{
-    ChatRequest, Content, ContentPart, ErrorClass, ImageDetail, Message, ResponseFormat, Role,
-    SafetyPolicy, SafetySetting, Tool, ToolCall, ToolChoice, UpstreamError,
+    ChatRequest, Content, ContentPart, ErrorClass, ImageDetail, Message, ReasoningBlock,
+    ResponseFormat, Role, SafetyPolicy, SafetySetting, Tool, ToolCall, ToolChoice, UpstreamError,
 };
 
 use super::SAFETY_SETTINGS_KEY;
@@ -166,6 +166,8 @@ struct InMessage {
     #[serde(default)]
     reasoning_content: Option<String>,
     #[serde(default)]
+    reasoning_details: Option<Value>,
+    #[serde(default)]
     function_call: Option<Value>,
 }
 
@@ -215,6 +217,10 @@ fn convert_message(i: usize, m: InMessage) -> Result<Message, UpstreamError> {
             arguments: call.function.arguments,
         });
     }
+    let reasoning_blocks = match m.reasoning_details {
+        None => Vec::new(),
+        Some(details) => convert_reasoning_details(&format!("{at}.reasoning_details"), details)?,
+    };
     Ok(Message {
         role,
         content,
@@ -222,8 +228,77 @@ fn convert_message(i: usize, m: InMessage) -> Result<Message, UpstreamError> {
         tool_calls,
         tool_call_id: m.tool_call_id,
         reasoning: m.reasoning_content,
+        reasoning_blocks,
         refusal: m.refusal,
     })
+}
+
+/// `reasoning.text` in `reasoning_details`; `null`s read as absent.
+#[derive(Deserialize)]
+pub(super) struct InReasoningText {
+    #[serde(default)]
+    pub(super) text: Option<String>,
+    #[serde(default)]
+    pub(super) signature: Option<String>,
+    #[serde(default)]
+    pub(super) format: Option<String>,
+}
+
+/// `reasoning.encrypted` in `reasoning_details`.
+#[derive(Deserialize)]
+pub(super) struct InReasoningEncrypted {
+    pub(super) data: String,
+    #[serde(default)]
+    pub(super) format: Option<String>,
+}
+
+impl InReasoningText {
+    pub(super) fn into_canonical(self) -> ReasoningBlock {
+        ReasoningBlock::Text {
+            text: self.text.unwrap_or_default(),
+            signature: self.signature,
+            format: self.format,
+        }
+    }
+}
+
+impl InReasoningEncrypted {
+    pub(super) fn into_canonical(self) -> ReasoningBlock {
+        ReasoningBlock::Encrypted {
+            data: self.data,
+            format: self.format,
+        }
+    }
+}
+
+/// `reasoning_details` (see `response::ReasoningDetailOut`). Entries of other types (OpenRouter's
+/// `reasoning.summary`, ...) are skipped: no provider takes them back, and a client that got
+/// them elsewhere should not be refused for echoing them.
+fn convert_reasoning_details(at: &str, v: Value) -> Result<Vec<ReasoningBlock>, UpstreamError> {
+    let Value::Array(items) = v else {
+        return Err(invalid(format!(
+            "`{at}`: expected an array of reasoning blocks"
+        )));
+    };
+    let mut blocks = Vec::with_capacity(items.len());
+    for (k, item) in items.into_iter().enumerate() {
+        let item_at = format!("{at}[{k}]");
+        match item.get("type").and_then(Value::as_str) {
+            Some("reasoning.text") => {
+                blocks.push(de_at::<InReasoningText>(&item_at, item)?.into_canonical())
+            }
+            Some("reasoning.encrypted") => {
+                blocks.push(de_at::<InReasoningEncrypted>(&item_at, item)?.into_canonical())
+            }
+            Some(_) => {}
+            None => {
+                return Err(invalid(format!(
+                    "`{item_at}.type`: missing; expected `reasoning.text` or `reasoning.encrypted`"
+                )))
+            }
+        }
+    }
+    Ok(blocks)
 }
 
 #[derive(Deserialize)]

@@ -221,6 +221,10 @@ impl Scan<'_> {
                     once(&mut seen, 7)?;
                     s.literal(b"null")?;
                 }
+                b"reasoning_details" => {
+                    once(&mut seen, 8)?;
+                    s.literal(b"null")?;
+                }
                 _ => s.skip(3)?,
             }
             Some(())
@@ -232,6 +236,7 @@ impl Scan<'_> {
             tool_calls: Vec::new(),
             tool_call_id,
             reasoning,
+            reasoning_blocks: Vec::new(),
             refusal,
         })
     }
@@ -317,7 +322,7 @@ mod tests {
     fn takes_common_requests_as_the_exact_parser_reads_them() {
         let taken = [
             r#"{"model":"plain","stream":false,"messages":[{"role":"user","content":"Say hello in one short sentence."}],"max_tokens":32}"#,
-            r#"{"model":"m","messages":[{"role":"system","content":"Be \"brief\".\n\tOk\\/ \/ \b\f\r"},{"role":"developer","content":"d","name":"n"},{"role":"user","content":"é€😀"},{"role":"assistant","content":null,"refusal":"no","reasoning_content":"r","tool_calls":null,"function_call":null,"tool_call_id":"x"}]}"#,
+            r#"{"model":"m","messages":[{"role":"system","content":"Be \"brief\".\n\tOk\\/ \/ \b\f\r"},{"role":"developer","content":"d","name":"n"},{"role":"user","content":"é€😀"},{"role":"assistant","content":null,"refusal":"no","reasoning_content":"r","tool_calls":null,"function_call":null,"tool_call_id":"x","reasoning_details":null}]}"#,
             r#" { "messages" : [ { "content" : "x" , "role" : "user" , "extra" : [1, {"a": null}, -2.5, true] } ] , "model" : "m" } "#,
             r#"{"model":"m","messages":[{"role":"user","content":"x"}],"temperature":0.7,"top_p":1,"presence_penalty":-0.25,"frequency_penalty":-0,"seed":-3,"n":1,"logprobs":true,"top_logprobs":2,"reasoning_effort":"low","user":"u","parallel_tool_calls":false}"#,
             r#"{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":7,"max_completion_tokens":9,"stop":["a","b"],"stream":true,"stream_options":{"include_usage":true,"other":1}}"#,
@@ -335,6 +340,7 @@ mod tests {
             r#"{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"x"}]}]}"#,
             r#"{"model":"m","messages":[{"role":"tool","tool_call_id":"c","content":"x"}]}"#,
             r#"{"model":"m","messages":[{"role":"assistant","tool_calls":[]}]}"#,
+            r#"{"model":"m","messages":[{"role":"assistant","content":"x","reasoning_details":[]}]}"#,
             r#"{"model":"m","messages":[{"role":"user","content":"x"}],"tools":[]}"#,
             r#"{"model":"m","messages":[{"role":"user","content":"x"}],"prediction":{}}"#,
             r#"{"model":"m","messages":[{"role":"user","content":"\u00e9"}]}"#,

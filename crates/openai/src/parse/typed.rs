@@ -21,7 +21,10 @@ use switchyard_core::{
     Tool, ToolCall, ToolChoice,
 };
 
-use super::exact::{InFunction, InImage, InResponseFormat, InRole, InStreamOptions};
+use super::exact::{
+    InFunction, InImage, InReasoningEncrypted, InReasoningText, InResponseFormat, InRole,
+    InStreamOptions,
+};
 use crate::wire::WireFunctionCall;
 
 /// The request, or `None` when the exact parser must decide. The body arrives as `str`
@@ -254,6 +257,8 @@ struct InMessage {
     refusal: Option<String>,
     #[serde(default)]
     reasoning_content: Option<String>,
+    #[serde(default)]
+    reasoning_details: Option<Vec<MapOnly<InReasoningDetail>>>,
     /// Legacy; any non-null value is rejected.
     #[serde(default)]
     function_call: Option<IgnoredAny>,
@@ -284,6 +289,27 @@ impl InMessage {
                 })
             })
             .collect::<Option<Vec<_>>>()?;
+        let mut reasoning_blocks = Vec::new();
+        for MapOnly(d) in self.reasoning_details.unwrap_or_default() {
+            match d.kind.as_ref() {
+                "reasoning.text" => reasoning_blocks.push(
+                    InReasoningText {
+                        text: d.text,
+                        signature: d.signature,
+                        format: d.format,
+                    }
+                    .into_canonical(),
+                ),
+                "reasoning.encrypted" => reasoning_blocks.push(
+                    InReasoningEncrypted {
+                        data: d.data?,
+                        format: d.format,
+                    }
+                    .into_canonical(),
+                ),
+                _ => {}
+            }
+        }
         Some(Message {
             role,
             content: self.content.map(|c| c.0),
@@ -291,9 +317,26 @@ impl InMessage {
             tool_calls,
             tool_call_id: self.tool_call_id,
             reasoning: self.reasoning_content,
+            reasoning_blocks,
             refusal: self.refusal,
         })
     }
+}
+
+/// One `reasoning_details` entry with every field the exact parser may read typed (stricter:
+/// a field of the wrong type, even one its kind does not use, leaves the body to it).
+#[derive(Deserialize)]
+struct InReasoningDetail {
+    #[serde(rename = "type")]
+    kind: Cow<'static, str>,
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    signature: Option<String>,
+    #[serde(default)]
+    data: Option<String>,
+    #[serde(default)]
+    format: Option<String>,
 }
 
 /// `WireToolCall` with a borrowed `type`: absent means `function`, `null` is an error.

@@ -347,6 +347,7 @@ mod tests {
             }],
             tool_call_id: None,
             reasoning: None,
+            reasoning_blocks: Vec::new(),
             refusal: None,
         });
         r.tools.push(Tool {
