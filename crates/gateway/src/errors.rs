@@ -112,6 +112,21 @@ pub enum GatewayError {
 }
 
 impl GatewayError {
+    /// The `outcome` label of `switchyard_requests_total` for this error: a fixed word.
+    pub fn metric_outcome(&self) -> &'static str {
+        match self {
+            GatewayError::BadRequest(_) => "bad_request",
+            GatewayError::PayloadTooLarge { .. } => "payload_too_large",
+            GatewayError::ClientTimeout { .. } => "client_timeout",
+            GatewayError::UnknownModel(_) => "model_not_found",
+            GatewayError::Upstream { error, .. } => error.class.name(),
+            GatewayError::Exhausted { .. } => "all_targets_failed",
+            GatewayError::Unavailable { .. } => "all_targets_unavailable",
+            GatewayError::SpendCapped { .. } => "spend_cap_reached",
+            GatewayError::NoAcceptableTarget { .. } => "no_acceptable_target",
+        }
+    }
+
     pub fn attempts(&self) -> &[AttemptRecord] {
         match self {
             GatewayError::Upstream { attempts, .. }

@@ -302,6 +302,8 @@ impl Run<'_> {
             target.stats.record_failure(Instant::now(), class.name());
         }
         self.attempts.push(AttemptRecord::failure(target, &err));
+        let metrics = &self.route.metrics;
+        metrics.attempt_failed(&target.metrics, class);
         if class == ErrorClass::ContextLengthExceeded {
             // Never the same model again; a larger window may still fit.
             self.needs_window = Some(
@@ -323,6 +325,7 @@ impl Run<'_> {
         }
         if let Some(wait) = same_target_wait(class, &reaction, policy, is_last, retries) {
             if Instant::now() + wait < policy.deadline && policy.budget.withdraw() {
+                metrics.retried(&target.metrics, class);
                 return Next::Retry(wait);
             }
         }
@@ -334,6 +337,9 @@ impl Run<'_> {
                 target: target.name.clone(),
                 attempts: std::mem::take(&mut self.attempts),
             });
+        }
+        if !is_last {
+            metrics.failed_over(&target.metrics, class);
         }
         Next::MoveOn(if is_last {
             Duration::ZERO
@@ -449,6 +455,7 @@ where
         };
     };
     tracing::info!(route = %run.route.alias, from = %target.name, to = %other.name, "hedging: no content after {} ms", after.as_millis());
+    run.route.metrics.hedged(&other.metrics);
     let hedge_started = Instant::now();
     let mut hedge = pin!(attempt(Arc::clone(other), hedge_started));
     let mut primary_permit = Some(permit);
@@ -482,6 +489,7 @@ where
             Ok(value) => {
                 if that_permit.is_some() {
                     run.attempts.push(AttemptRecord::cancelled(that, this));
+                    run.route.metrics.attempt_cancelled(&that.metrics);
                 }
                 drop(that_permit);
                 return won(

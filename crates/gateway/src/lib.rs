@@ -30,6 +30,7 @@ pub mod errors;
 pub mod failover;
 pub mod health;
 mod listen;
+pub mod ops;
 pub mod policy;
 pub mod providers;
 pub mod route;

@@ -15,6 +15,7 @@ use switchyard_routing::strategy::{CostPolicy, LatencyPolicy, Router, Strategy, 
 
 use crate::client::RequestHead;
 use crate::config::{Config, HedgeAfter, StrategyName, Timeouts};
+use crate::ops::metrics::{Metrics, TargetMetrics};
 use crate::policy::FailurePolicy;
 use crate::providers;
 
@@ -46,6 +47,8 @@ pub struct RouteTarget {
     pub spent: Arc<Ledger>,
     /// Spend per period, when the target has a cap; shared like the breaker.
     pub cap: Option<Arc<SpendCap>>,
+    /// This target's metric handles, within its route.
+    pub metrics: TargetMetrics,
     /// The encoded request heads for a whole answer and for a stream (see
     /// [`Provider::endpoint`]): made when the config is loaded, so a bad URL or key is a
     /// config error and a request only adds its content length and body.
@@ -118,6 +121,9 @@ pub struct Route {
     pub spent: Ledger,
     /// The reaction to each error class on this route.
     pub policy: FailurePolicy,
+    pub metrics: Arc<Metrics>,
+    /// Requests of this route answered.
+    pub answered: prometheus_client::metrics::counter::Counter,
 }
 
 impl Route {
@@ -133,12 +139,14 @@ impl Route {
 pub struct Routes {
     pub routes: HashMap<String, Arc<Route>>,
     pub connect_timeouts_ms: Vec<u64>,
+    pub metrics: Arc<Metrics>,
 }
 
 /// Builds every route. Fails only on things the config parser cannot see (a provider that is
 /// not compiled in, a URL or key the provider cannot make a request with).
 pub fn build(config: &Config) -> Result<Routes, String> {
     let mut shared: HashMap<UpstreamKey, Shared> = HashMap::new();
+    let metrics = Arc::new(Metrics::new());
     let workers = match config.server.workers {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
@@ -216,7 +224,9 @@ pub fn build(config: &Config) -> Result<Routes, String> {
                 },
             )
             .map_err(|e| format!("models.{alias}, target {name}: {e}"))?;
+            metrics.watch_breaker(&name, &state.breaker);
             targets.push(Arc::new(RouteTarget {
+                metrics: metrics.target(alias, &name, provider.name()),
                 name_header: http::HeaderValue::from_str(&name).ok(),
                 name,
                 provider: provider.clone(),
@@ -295,12 +305,15 @@ pub fn build(config: &Config) -> Result<Routes, String> {
                 spent: Ledger::default(),
                 policy: FailurePolicy::build(&[&config.policy, &route.policy])
                     .map_err(|e| format!("models.{alias}: {e}"))?,
+                answered: metrics.route_ok(alias),
+                metrics: Arc::clone(&metrics),
             }),
         );
     }
     Ok(Routes {
         routes,
         connect_timeouts_ms,
+        metrics,
     })
 }
 

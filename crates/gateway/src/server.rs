@@ -29,6 +29,7 @@ use switchyard_routing::strategy::Order;
 /// Everything a request needs, shared by all worker threads.
 pub struct Gateway {
     routes: HashMap<String, Arc<Route>>,
+    metrics: Arc<crate::ops::metrics::Metrics>,
     connect_timeouts_ms: Vec<u64>,
     aliases: Vec<String>,
     max_body: usize,
@@ -45,11 +46,13 @@ impl Gateway {
         let route::Routes {
             routes,
             connect_timeouts_ms,
+            metrics,
         } = route::build(config)?;
         let mut aliases: Vec<String> = routes.keys().cloned().collect();
         aliases.sort();
         Ok(Arc::new(Gateway {
             routes,
+            metrics,
             connect_timeouts_ms,
             aliases,
             max_body: config.server.max_body_bytes,
@@ -112,6 +115,7 @@ enum Endpoint {
     Chat,
     Models,
     Health,
+    Metrics,
 }
 
 /// The HTTP API: every request the server reads comes here.
@@ -123,21 +127,63 @@ pub async fn serve(worker: Arc<Worker>, req: Incoming) -> Response {
         b"/v1/chat/completions" | b"/chat/completions" => Endpoint::Chat,
         b"/v1/models" => Endpoint::Models,
         b"/health" => Endpoint::Health,
+        b"/metrics" => Endpoint::Metrics,
         _ => return not_found(&req),
     };
     match (endpoint, &req.method) {
-        (Endpoint::Chat, &Method::POST) => match handle_chat(&worker, req).await {
-            Ok(r) => r,
-            Err(e) => e.into_response(),
-        },
+        (Endpoint::Chat, &Method::POST) => {
+            let mut route = None;
+            match handle_chat(&worker, req, &mut route).await {
+                Ok(r) => r,
+                Err(e) => {
+                    worker.gw.metrics.request_failed(route, e.metric_outcome());
+                    e.into_response()
+                }
+            }
+        }
         (Endpoint::Models, &Method::GET | &Method::HEAD) => models(&worker.gw),
         (Endpoint::Health, &Method::GET | &Method::HEAD) => health(&worker.gw),
+        (Endpoint::Metrics, &Method::GET | &Method::HEAD) => {
+            // OpenMetrics to a scraper that asks for it (Prometheus does), the classic text
+            // format to everyone else.
+            let openmetrics = req
+                .header("accept")
+                .is_some_and(|a| a.contains("application/openmetrics-text"));
+            let (content_type, text) = if openmetrics {
+                (
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    worker.gw.metrics.encode(),
+                )
+            } else {
+                (
+                    "text/plain; version=0.0.4; charset=utf-8",
+                    worker.gw.metrics.encode_classic(),
+                )
+            };
+            let mut resp = Response::new(
+                StatusCode::OK,
+                HeaderValue::from_static(content_type),
+                ResponseBody::Whole(Some(Bytes::from(text))),
+            );
+            resp.append(
+                http::header::CACHE_CONTROL,
+                HeaderValue::from_static("no-store"),
+            );
+            resp
+        }
         (Endpoint::Chat, _) => method_not_allowed(&req, "POST"),
-        (Endpoint::Models | Endpoint::Health, _) => method_not_allowed(&req, "GET, HEAD"),
+        (Endpoint::Models | Endpoint::Health | Endpoint::Metrics, _) => {
+            method_not_allowed(&req, "GET, HEAD")
+        }
     }
 }
 
-async fn handle_chat(worker: &Worker, req: Incoming) -> Result<Response, GatewayError> {
+/// `route` is set once the request's route is known, for the caller's metrics.
+async fn handle_chat<'w>(
+    worker: &'w Worker,
+    req: Incoming,
+    route_seen: &mut Option<&'w str>,
+) -> Result<Response, GatewayError> {
     let gw = &worker.gw;
     let body = &req.body;
     // A match rather than `map_err(..)?`: each wrapper moved the whole request once more.
@@ -151,6 +197,7 @@ async fn handle_chat(worker: &Worker, req: Incoming) -> Result<Response, Gateway
         .routes
         .get(&request.model)
         .ok_or_else(|| GatewayError::UnknownModel(request.model.clone()))?;
+    *route_seen = Some(&route.alias);
     let now = Instant::now();
     let deadline = now + gw.request_timeout;
     let order = if route.is_priority() {
@@ -187,17 +234,18 @@ async fn handle_chat(worker: &Worker, req: Incoming) -> Result<Response, Gateway
         let usage = match &won.value {
             Answer::Parsed(response) => response.usage.clone(),
             // Read only to bill a priced target: the forwarded path never parses otherwise.
-            Answer::Forwarded(bytes) if target.price.is_some() => target
-                .provider
-                .parse_response(bytes)
-                .ok()
-                .and_then(|r| r.usage),
-            Answer::Forwarded(_) => None,
+            // Read from the answer's tail only: the forwarded path never parses the body.
+            Answer::Forwarded(bytes) => crate::ops::metrics::forwarded_usage(bytes),
         };
         routing::record_answer(route, target, won.permit, answered, total, usage.as_ref());
         let cost = usage
             .as_ref()
             .and_then(|u| crate::accounting::bill(route, target, u));
+        route.answered.inc();
+        target.metrics.answered(false, total, None);
+        if let Some(u) = &usage {
+            target.metrics.billed(u, cost);
+        }
         let mut resp = match won.value {
             Answer::Forwarded(bytes) => body::json(StatusCode::OK, bytes),
             Answer::Parsed(mut response) => {
@@ -282,6 +330,7 @@ async fn stream_chat(
     .await?;
     let warnings = won.value.warnings.clone();
     let attempts = won.attempt_count();
+    route.answered.inc();
     let meta = streaming::meta_from(&won.value.held, &won.target.model, || worker.gw.next_id());
     let encoder: Box<dyn switchyard_core::StreamEncoder> =
         Box::new(OpenAiStreamEncoder::new(meta, request.include_usage));

@@ -339,9 +339,11 @@ pub async fn relay(
                 }
                 if let StreamEvent::Usage(u) = &ev {
                     speed.output_tokens = Some(u.output_tokens);
-                    if let Some(usd) = crate::accounting::bill(&ctx.route, &target, u) {
+                    let usd = crate::accounting::bill(&ctx.route, &target, u);
+                    if let Some(usd) = usd {
                         *cost.get_or_insert(0.0) += usd;
                     }
+                    target.metrics.billed(u, usd);
                     // Held to the end: a continued answer bills every attempt, summed.
                     match usage.as_mut() {
                         Some(total) => total.add(u),
@@ -405,6 +407,7 @@ pub async fn relay(
                     None => permit.success(),
                 }
                 let generation = speed.first_content.elapsed();
+                target.metrics.answered(true, ttft + generation, Some(ttft));
                 target.stats.record_answer(
                     Instant::now(),
                     &switchyard_routing::stats::Answered {
@@ -462,6 +465,7 @@ pub async fn relay(
                         speed = Speed::start();
                         served_by.push(target.name.clone());
                         models.push(target.model.clone());
+                        ctx.route.metrics.continued(&target.metrics);
                         continue;
                     }
                 }

@@ -33,7 +33,7 @@
 
 use std::fmt;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -377,6 +377,8 @@ pub struct Breaker {
     /// only the flag, but every outcome, successes included, must go into the window, so
     /// reports always take the lock.
     healthy: Healthy,
+    /// Entries into each state, for metrics (see [`Breaker::transitions`]).
+    transitions: [AtomicU64; 4],
 }
 
 #[derive(Debug)]
@@ -474,6 +476,9 @@ struct StateGuard<'a> {
     inner: MutexGuard<'a, Inner>,
     healthy: &'a AtomicBool,
     mode: BreakerMode,
+    /// The state's kind when the lock was taken, to count a change when it is released.
+    entered_as: usize,
+    transitions: &'a [AtomicU64; 4],
 }
 
 impl StateGuard<'_> {
@@ -507,8 +512,26 @@ impl Drop for StateGuard<'_> {
             _ => false,
         };
         self.healthy.store(healthy, Ordering::Release);
+        let now = kind(&self.inner.state);
+        if now != self.entered_as {
+            self.transitions[now].fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
+
+/// The state's kind as an index: closed, open, half-open, recovering (the order of
+/// [`Breaker::transitions`] and [`STATE_NAMES`]).
+fn kind(state: &BreakerState) -> usize {
+    match state {
+        BreakerState::Closed { .. } => 0,
+        BreakerState::Open { .. } => 1,
+        BreakerState::HalfOpen { .. } => 2,
+        BreakerState::Recovering { .. } => 3,
+    }
+}
+
+/// The state names, in [`Breaker::transitions`] order.
+pub const STATE_NAMES: [&str; 4] = ["closed", "open", "half_open", "recovering"];
 
 impl Breaker {
     pub fn new(config: BreakerConfig) -> Arc<Self> {
@@ -521,6 +544,7 @@ impl Breaker {
                 window: ErrorWindow::new(Instant::now(), Duration::from_millis(config.window_ms)),
             }),
             healthy: Healthy(AtomicBool::new(true)),
+            transitions: Default::default(),
         })
     }
 
@@ -528,10 +552,13 @@ impl Breaker {
         // A panic while holding this lock cannot leave the state half-written (every state
         // update is one assignment, and the window's arithmetic cannot panic), so a poisoned
         // lock is safe to keep using.
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         StateGuard {
-            inner: self.inner.lock().unwrap_or_else(|p| p.into_inner()),
+            entered_as: kind(&inner.state),
+            inner,
             healthy: &self.healthy.0,
             mode: self.config.mode,
+            transitions: &self.transitions,
         }
     }
 
@@ -693,6 +720,15 @@ impl Breaker {
     /// The settings this breaker runs with.
     pub fn config(&self) -> &BreakerConfig {
         &self.config
+    }
+
+    /// How many times the breaker has entered each state (closed, open, half-open,
+    /// recovering: [`STATE_NAMES`]), since it was made. Counted when the lock is released, so
+    /// it costs the healthy path nothing.
+    pub fn transitions(&self) -> [u64; 4] {
+        self.transitions
+            .each_ref()
+            .map(|c| c.load(Ordering::Relaxed))
     }
 
     pub fn snapshot(&self) -> BreakerSnapshot {
@@ -1923,5 +1959,32 @@ mod tests {
                 assert_eq!(ok.validate(), Ok(()));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod transition_tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn every_state_change_is_counted_once() {
+        let b = Breaker::new(BreakerConfig {
+            failure_threshold: 1,
+            cooldown_ms: 1_000,
+            jitter: 0.0,
+            recovery_stage_ms: 1_000,
+            recovery_percent: RecoveryPercents::new(&[50]).unwrap(),
+            ..BreakerConfig::default()
+        });
+        b.acquire().unwrap().success();
+        assert_eq!(b.transitions(), [0, 0, 0, 0], "no change, nothing counted");
+        b.acquire().unwrap().failure("timeout");
+        tokio::time::advance(Duration::from_secs(1)).await;
+        let probe = b.acquire().unwrap();
+        assert_eq!(b.transitions(), [0, 1, 1, 0]);
+        probe.success();
+        tokio::time::advance(Duration::from_secs(1)).await;
+        let _ = b.snapshot();
+        assert_eq!(b.transitions(), [1, 1, 1, 1], "recovering, then closed");
     }
 }

@@ -12,7 +12,7 @@ pub mod deadline;
 
 pub use breaker::{
     Breaker, BreakerConfig, BreakerMode, BreakerOverrides, BreakerSnapshot, BreakerState, Permit,
-    RecoveryPercents, RejectKind, Rejected, MAX_RECOVERY_STAGES,
+    RecoveryPercents, RejectKind, Rejected, MAX_RECOVERY_STAGES, STATE_NAMES,
 };
 pub use budget::RetryBudget;
 pub use deadline::{Deadlines, Expired, StreamTimeouts};
