@@ -80,7 +80,10 @@ impl Deadlines {
     pub fn next(&self) -> (Instant, Expired) {
         let mut next = (self.last_activity + self.stall, Expired::Stall);
         if let Some(ft) = self.first_token {
-            if ft < next.0 {
+            // A tie is the first token's: an upstream that has sent nothing since the request
+            // (first-token and stall timeouts both 10 s, say) is late with its first token,
+            // and the log and metrics should say so rather than call it a stall.
+            if ft <= next.0 {
                 next = (ft, Expired::FirstToken);
             }
         }
@@ -130,6 +133,18 @@ mod tests {
             d.on_bytes();
         }
         assert_eq!(d.next().1, Expired::FirstToken);
+        assert_eq!(d.expired().await, Expired::FirstToken);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn silence_before_the_first_token_is_a_first_token_timeout_when_both_are_equal() {
+        let d = Deadlines::start(
+            StreamTimeouts {
+                first_token_ms: 10_000,
+                stall_ms: 10_000,
+            },
+            Instant::now() + Duration::from_secs(60),
+        );
         assert_eq!(d.expired().await, Expired::FirstToken);
     }
 
