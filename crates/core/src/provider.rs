@@ -6,7 +6,7 @@ use http::{HeaderMap, StatusCode};
 
 use crate::error::{TranslateError, UpstreamError};
 use crate::request::ChatRequest;
-use crate::response::ChatResponse;
+use crate::response::{ChatResponse, Usage};
 use crate::safety::UnsupportedPolicy;
 use crate::stream::StreamEvent;
 use switchyard_sse::SseFrame;
@@ -160,6 +160,14 @@ pub trait Provider: Send + Sync + 'static {
     /// fields the canonical model does not carry.
     fn forwardable(&self, _body: &[u8]) -> bool {
         false
+    }
+
+    /// [`Provider::forwardable`], with the usage the body reports when the check read it:
+    /// `None` when the body is not forwardable, `Some(None)` when it is but says no usage (or
+    /// this provider does not read it). The gateway counts a forwarded answer's tokens from
+    /// this without parsing the body a second time.
+    fn forward_check(&self, body: &[u8]) -> Option<Option<Usage>> {
+        self.forwardable(body).then_some(None)
     }
 
     /// A fresh parser for one streamed response.

@@ -43,6 +43,51 @@ pub struct Config {
     /// Model aliases the clients use, each an ordered list of targets.
     #[schemars(with = "BTreeMap<String, ModelRoute>")]
     pub models: BTreeMap<String, Spanned<ModelRoute>>,
+    /// Client API keys (`[[keys]]`). With none, anyone who can reach the port may use every
+    /// route; with any, every chat request and `GET /v1/models` must present one
+    /// (`Authorization: Bearer <key>` or `x-api-key`). `/health` stays open.
+    #[serde(default)]
+    #[schemars(with = "Vec<KeyConfig>")]
+    pub keys: Vec<Spanned<KeyConfig>>,
+}
+
+/// One client API key, its routes and its limits.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeyConfig {
+    /// Who holds the key; in logs, errors and usage reports (the key itself never is).
+    pub name: String,
+    /// `sha256:` and the key's SHA-256 digest in hex, as `switchyard hash-key` prints it. The
+    /// key itself is never written into the config.
+    #[schemars(with = "String")]
+    pub hash: Spanned<String>,
+    /// Model aliases this key may use (403 for the others, which `/v1/models` does not list
+    /// to it); absent: all.
+    pub routes: Option<Vec<String>>,
+    /// Requests per minute: a burst of this many, then one every `60 s / n` (429 beyond).
+    #[schemars(range(min = 1))]
+    pub requests_per_minute: Option<u32>,
+    /// Input plus output tokens of answered requests per minute, counted after each answer;
+    /// while over it, new requests get 429 until enough of it has drained.
+    #[schemars(range(min = 1))]
+    pub tokens_per_minute: Option<u64>,
+    /// Most USD this key's answers may cost per period (answers of targets with a `price`).
+    pub budget: Option<KeyBudget>,
+    /// Requests of this key being answered at once (a stream counts until it ends).
+    #[schemars(range(min = 1))]
+    pub max_concurrent: Option<u32>,
+}
+
+/// A client key's spend limit per period.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeyBudget {
+    /// USD; once the period's spend reaches it, the key's requests get 429 until the period
+    /// ends (the answer that crosses it completes).
+    pub usd: f64,
+    /// `"1h"`, `"1d"`, `"30d"`...; aligned to the Unix epoch (a daily budget resets at
+    /// 00:00 UTC).
+    pub period: String,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -604,7 +649,67 @@ pub fn parse(
         origin: origin.into(),
         message: format!("breaker.{message}"),
     })?;
+    validate_keys(&config).map_err(|(span, m)| err(span, m))?;
     Ok(config)
+}
+
+/// The checks of `[[keys]]`: names and hashes present and unique, routes that exist, limits
+/// that let something through.
+fn validate_keys(config: &Config) -> Result<(), (Range<usize>, String)> {
+    let mut names = std::collections::HashSet::new();
+    let mut hashes = std::collections::HashSet::new();
+    for (i, key) in config.keys.iter().enumerate() {
+        let span = key.span();
+        let k = key.get_ref();
+        let at = |m: String| (span.clone(), format!("keys[{i}] ({:?}): {m}", k.name));
+        if k.name.trim().is_empty() {
+            return Err((span.clone(), format!("keys[{i}].name is empty")));
+        }
+        if !names.insert(k.name.as_str()) {
+            return Err(at("another key has the same name".into()));
+        }
+        let digest = crate::keys::parse_hash(k.hash.get_ref())
+            .map_err(|m| (k.hash.span(), format!("keys[{i}] ({:?}).hash: {m}", k.name)))?;
+        if !hashes.insert(digest) {
+            return Err((
+                k.hash.span(),
+                format!(
+                    "keys[{i}] ({:?}).hash: another key has the same hash",
+                    k.name
+                ),
+            ));
+        }
+        if let Some(routes) = &k.routes {
+            if routes.is_empty() {
+                return Err(at(
+                    "routes is empty, so the key could use nothing; remove the key instead".into(),
+                ));
+            }
+            if let Some(r) = routes.iter().find(|r| !config.models.contains_key(*r)) {
+                return Err(at(format!(
+                    "routes: no model alias {r:?} (defined: {})",
+                    config.models.keys().cloned().collect::<Vec<_>>().join(", ")
+                )));
+            }
+        }
+        for (field, value) in [
+            ("requests_per_minute", k.requests_per_minute.map(u64::from)),
+            ("tokens_per_minute", k.tokens_per_minute),
+            ("max_concurrent", k.max_concurrent.map(u64::from)),
+        ] {
+            if value == Some(0) {
+                return Err(at(format!("{field} must be positive")));
+            }
+        }
+        if let Some(b) = &k.budget {
+            if !(b.usd.is_finite() && b.usd > 0.0) {
+                return Err(at("budget.usd must be a positive amount".into()));
+            }
+            switchyard_routing::cost::parse_period(&b.period)
+                .map_err(|e| at(format!("budget.period: {e}")))?;
+        }
+    }
+    Ok(())
 }
 
 /// The checks of a route's strategy, hedging and soft-failure settings.

@@ -109,6 +109,24 @@ pub enum GatewayError {
         task: String,
         floor: f64,
     },
+    /// Client keys are configured and the request presents none, or one that is not
+    /// configured (401). The presented key is never kept, so it cannot be echoed.
+    InvalidApiKey {
+        missing: bool,
+    },
+    /// The client's key may not use this route (403).
+    RouteNotAllowed {
+        /// The key's config name.
+        key: String,
+        route: String,
+    },
+    /// One of the client key's limits refuses the request: nothing was sent (429).
+    KeyLimited {
+        /// The key's config name.
+        key: String,
+        limit: crate::keys::Limit,
+        retry_in: Duration,
+    },
 }
 
 impl GatewayError {
@@ -124,6 +142,9 @@ impl GatewayError {
             GatewayError::Unavailable { .. } => "all_targets_unavailable",
             GatewayError::SpendCapped { .. } => "spend_cap_reached",
             GatewayError::NoAcceptableTarget { .. } => "no_acceptable_target",
+            GatewayError::InvalidApiKey { .. } => "invalid_api_key",
+            GatewayError::RouteNotAllowed { .. } => "model_not_allowed",
+            GatewayError::KeyLimited { limit, .. } => limit.kind_and_code().1,
         }
     }
 
@@ -252,6 +273,45 @@ impl GatewayError {
                     "no target of model {route:?} has a quality score of at least {floor} for the task {task:?} (see [quality] in the gateway's config)"
                 ),
             ),
+            GatewayError::InvalidApiKey { missing: true } => (
+                401,
+                "authentication_error",
+                "missing_api_key".into(),
+                None,
+                "this gateway requires an API key: send it as `Authorization: Bearer <key>` or `x-api-key: <key>`".into(),
+            ),
+            GatewayError::InvalidApiKey { missing: false } => (
+                401,
+                "authentication_error",
+                "invalid_api_key".into(),
+                None,
+                "invalid API key".into(),
+            ),
+            GatewayError::RouteNotAllowed { key, route } => (
+                403,
+                "permission_error",
+                "model_not_allowed".into(),
+                Some("model".into()),
+                format!("the API key {key:?} may not use the model {route:?}; GET /v1/models lists the ones it may use"),
+            ),
+            GatewayError::KeyLimited {
+                key,
+                limit,
+                retry_in,
+            } => {
+                let (kind, code) = limit.kind_and_code();
+                (
+                    429,
+                    kind,
+                    code.into(),
+                    None,
+                    format!(
+                        "the API key {key:?} has reached {}; retry in {} s",
+                        limit.describe(),
+                        whole_secs(*retry_in)
+                    ),
+                )
+            }
         }
     }
 
@@ -281,13 +341,27 @@ impl GatewayError {
             );
         }
         if let GatewayError::Unavailable { retry_in, .. }
-        | GatewayError::SpendCapped { retry_in, .. } = &self
+        | GatewayError::SpendCapped { retry_in, .. }
+        | GatewayError::KeyLimited { retry_in, .. } = &self
         {
-            let secs = retry_in.as_secs() + u64::from(retry_in.subsec_nanos() > 0);
-            resp.append(http::header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+            resp.append(
+                http::header::RETRY_AFTER,
+                HeaderValue::from(whole_secs(*retry_in)),
+            );
+        }
+        if let GatewayError::InvalidApiKey { .. } = &self {
+            resp.append(
+                http::header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer"),
+            );
         }
         resp
     }
+}
+
+/// A wait as whole seconds for `Retry-After`: rounded up, at least 1.
+fn whole_secs(d: Duration) -> u64 {
+    (d.as_secs() + u64::from(d.subsec_nanos() > 0)).max(1)
 }
 
 /// The default error-class table as Markdown, exactly as README.md prints it (a test keeps

@@ -29,6 +29,7 @@ pub mod demo;
 pub mod errors;
 pub mod failover;
 pub mod health;
+pub mod keys;
 mod listen;
 pub mod ops;
 pub mod policy;

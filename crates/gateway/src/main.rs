@@ -38,6 +38,13 @@ enum Command {
         #[arg(long)]
         explain: bool,
     },
+    /// Make a new client API key: prints the key (once: it is stored nowhere) and the
+    /// `[[keys]]` entry with its hash to paste into the config.
+    HashKey {
+        /// The entry's `name` (who holds the key; shown in logs, errors and usage).
+        #[arg(long, default_value = "new-key")]
+        name: String,
+    },
     /// Serve on the embedded default config with built-in mock providers (no keys needed).
     #[cfg(feature = "sim")]
     Demo {
@@ -167,6 +174,21 @@ async fn run(command: Command) -> Result<(), String> {
                     );
                 }
             }
+            Ok(())
+        }
+        Command::HashKey { name } => {
+            let (key, hash) = switchyard_gateway::keys::generate()?;
+            let name = toml::Value::String(name);
+            println!(
+                "# The key, for the client (Authorization: Bearer <key>). It is not stored anywhere\n\
+                 # and cannot be shown again:\n\
+                 {key}\n\
+                 \n\
+                 # The entry for the gateway's config (only the hash; add routes and limits):\n\
+                 [[keys]]\n\
+                 name = {name}\n\
+                 hash = \"{hash}\""
+            );
             Ok(())
         }
         #[cfg(feature = "sim")]

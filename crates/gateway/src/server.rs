@@ -39,6 +39,8 @@ pub struct Gateway {
     budget: RetryBudget,
     ids: AtomicU64,
     started: u64,
+    /// Client keys; `None` (no `[[keys]]`): open, and the request path only tests this.
+    keys: Option<Box<crate::keys::Keys>>,
 }
 
 impl Gateway {
@@ -62,7 +64,13 @@ impl Gateway {
             budget: RetryBudget::new(config.retry.budget_ratio, config.retry.budget_floor_per_sec),
             ids: AtomicU64::new(0),
             started: streaming::now_secs(),
+            keys: crate::keys::Keys::from_config(config)?,
         }))
+    }
+
+    /// The client keys, when the config has any: their usage for reports.
+    pub fn keys(&self) -> Option<&crate::keys::Keys> {
+        self.keys.as_deref()
     }
 
     /// What one worker thread serves requests with: this gateway and the thread's own
@@ -141,7 +149,7 @@ pub async fn serve(worker: Arc<Worker>, req: Incoming) -> Response {
                 }
             }
         }
-        (Endpoint::Models, &Method::GET | &Method::HEAD) => models(&worker.gw),
+        (Endpoint::Models, &Method::GET | &Method::HEAD) => models(&worker.gw, &req),
         (Endpoint::Health, &Method::GET | &Method::HEAD) => health(&worker.gw),
         (Endpoint::Metrics, &Method::GET | &Method::HEAD) => {
             // OpenMetrics to a scraper that asks for it (Prometheus does), the classic text
@@ -185,6 +193,10 @@ async fn handle_chat<'w>(
     route_seen: &mut Option<&'w str>,
 ) -> Result<Response, GatewayError> {
     let gw = &worker.gw;
+    let key = match &gw.keys {
+        None => None,
+        Some(keys) => Some(keys.authenticate(&req)?),
+    };
     let body = &req.body;
     // A match rather than `map_err(..)?`: each wrapper moved the whole request once more.
     let request = match OpenAiServer.parse_request(None, body) {
@@ -198,6 +210,11 @@ async fn handle_chat<'w>(
         .get(&request.model)
         .ok_or_else(|| GatewayError::UnknownModel(request.model.clone()))?;
     *route_seen = Some(&route.alias);
+    // Held until the answer is out (a stream's by its relay): the key's request in flight.
+    let ticket = match key {
+        None => None,
+        Some(key) => Some(key.admit(&route.alias)?),
+    };
     let now = Instant::now();
     let deadline = now + gw.request_timeout;
     let order = if route.is_priority() {
@@ -218,11 +235,11 @@ async fn handle_chat<'w>(
     if request.stream {
         // Boxed so the handler's own future stays small: every connection task holds it,
         // and the streaming path alone is several KB.
-        Box::pin(stream_chat(worker, route, request, order, &policy)).await
+        Box::pin(stream_chat(worker, route, request, order, &policy, ticket)).await
     } else {
         let req = &request;
         let upstreams = &*worker.upstreams;
-        let won = failover::run(route, order, &policy, |target, started| {
+        let mut won = failover::run(route, order, &policy, |target, started| {
             complete(upstreams, target, req, started, deadline)
         })
         .await?;
@@ -231,11 +248,10 @@ async fn handle_chat<'w>(
         // One clock read for the latency, the slowness check and the statistics.
         let answered = Instant::now();
         let total = answered - won.started;
-        let usage = match &won.value {
+        let usage = match &mut won.value {
             Answer::Parsed(response) => response.usage.clone(),
-            // Read only to bill a priced target: the forwarded path never parses otherwise.
-            // Read from the answer's tail only: the forwarded path never parses the body.
-            Answer::Forwarded(bytes) => crate::ops::metrics::forwarded_usage(bytes),
+            // Read by the forwarding check on its way through the body: never parsed again.
+            Answer::Forwarded(_, usage) => usage.take(),
         };
         routing::record_answer(route, target, won.permit, answered, total, usage.as_ref());
         let cost = usage
@@ -245,9 +261,10 @@ async fn handle_chat<'w>(
         target.metrics.answered(false, total, None);
         if let Some(u) = &usage {
             target.metrics.billed(u, cost);
+            crate::keys::charge(ticket.as_ref(), u, cost);
         }
         let mut resp = match won.value {
-            Answer::Forwarded(bytes) => body::json(StatusCode::OK, bytes),
+            Answer::Forwarded(bytes, _) => body::json(StatusCode::OK, bytes),
             Answer::Parsed(mut response) => {
                 if response.id.is_empty() {
                     response.id = gw.next_id();
@@ -272,8 +289,8 @@ async fn handle_chat<'w>(
 /// A non-streamed answer, ready for the client.
 enum Answer {
     /// The upstream's own bytes: it speaks the client's format and the body passed
-    /// [`switchyard_core::Provider::forwardable`].
-    Forwarded(Bytes),
+    /// [`switchyard_core::Provider::forward_check`], with the usage that check read.
+    Forwarded(Bytes, Option<switchyard_core::Usage>),
     /// Translated through the canonical model.
     Parsed(Box<switchyard_core::ChatResponse>),
 }
@@ -300,11 +317,10 @@ async fn complete(
         .await
         .map_err(|e| crate::upstream::scrub(&target, e))?;
     // Warnings go into the body, so an answer that has some is re-encoded.
-    if target.answers_in_client_format
-        && opened.warnings.is_empty()
-        && target.provider.forwardable(&body)
-    {
-        return Ok(Answer::Forwarded(body));
+    if target.answers_in_client_format && opened.warnings.is_empty() {
+        if let Some(usage) = target.provider.forward_check(&body) {
+            return Ok(Answer::Forwarded(body, usage));
+        }
     }
     let mut response = target
         .provider
@@ -320,6 +336,7 @@ async fn stream_chat(
     request: ChatRequest,
     order: Order,
     policy: &Policy<'_>,
+    ticket: Option<crate::keys::Ticket>,
 ) -> Result<Response, GatewayError> {
     let deadline = policy.deadline;
     let req = &request;
@@ -341,6 +358,7 @@ async fn stream_chat(
         route: Arc::clone(route),
         request,
         deadline,
+        key: ticket,
     };
     tokio::spawn(streaming::relay(
         ctx, won.value, encoder, target, won.permit, tx,
@@ -397,10 +415,18 @@ pub(crate) fn count_header(n: usize) -> HeaderValue {
     }
 }
 
-fn models(gw: &Gateway) -> Response {
+fn models(gw: &Gateway, req: &Incoming) -> Response {
+    let key = match &gw.keys {
+        None => None,
+        Some(keys) => match keys.authenticate(req) {
+            Ok(key) => Some(key),
+            Err(e) => return GatewayError::from(e).into_response(),
+        },
+    };
     let data: Vec<_> = gw
         .aliases
         .iter()
+        .filter(|a| key.is_none_or(|k| k.may_use(a)))
         .map(|a| serde_json::json!({"id": a, "object": "model", "created": gw.started, "owned_by": "switchyard"}))
         .collect();
     json_value(&serde_json::json!({"object": "list", "data": data}))

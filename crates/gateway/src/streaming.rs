@@ -256,6 +256,9 @@ pub struct RelayContext {
     pub route: Arc<crate::route::Route>,
     pub request: switchyard_core::ChatRequest,
     pub deadline: Instant,
+    /// The client key's ticket, when keys are configured: charged with each part's usage,
+    /// and the key's request in flight until the stream ends.
+    pub key: Option<crate::keys::Ticket>,
 }
 
 /// Relays the rest of a stream to the client. Runs in its own task; ends when the upstream
@@ -344,6 +347,7 @@ pub async fn relay(
                         *cost.get_or_insert(0.0) += usd;
                     }
                     target.metrics.billed(u, usd);
+                    crate::keys::charge(ctx.key.as_ref(), u, usd);
                     // Held to the end: a continued answer bills every attempt, summed.
                     match usage.as_mut() {
                         Some(total) => total.add(u),
@@ -418,6 +422,8 @@ pub async fn relay(
                         generation: Some(generation),
                     },
                 );
+                // The key's request ends here, before the client can see its body end.
+                drop(ctx.key);
                 // The client has its whole answer (dropping the sender ends its body); now
                 // give the upstream connection a chance to go back to the pool.
                 drop(tx);

@@ -29,9 +29,18 @@ mod quick;
 
 /// True when `body` can be forwarded unchanged (see the module docs).
 pub fn forwardable(body: &[u8]) -> bool {
+    check(body).is_some()
+}
+
+/// [`forwardable`], with the usage the body reports (`Some(None)`: forwardable, no usage),
+/// read on the way: both readers parse the counts anyway.
+pub fn check(body: &[u8]) -> Option<Option<switchyard_core::Usage>> {
     // The quick reader checks UTF-8 as it reads; the serde reader takes a checked `&str` so
     // that it does not check every key and string again.
-    quick::sure(body) || std::str::from_utf8(body).is_ok_and(checked)
+    if let Some(usage) = quick::sure_usage(body) {
+        return Some(usage);
+    }
+    checked_usage(std::str::from_utf8(body).ok()?)
 }
 
 /// The quick reader alone: true only when it is sure. For the tests, which hold it to
@@ -44,14 +53,45 @@ pub fn quick_sure(body: &[u8]) -> bool {
 /// The serde reader alone: the reference for every case.
 #[doc(hidden)]
 pub fn checked(text: &str) -> bool {
+    checked_usage(text).is_some()
+}
+
+/// The serde reader, with the usage it read.
+#[doc(hidden)]
+pub fn checked_usage(text: &str) -> Option<Option<switchyard_core::Usage>> {
     let Ok(Object(c)) = serde_json::from_str::<Object<Completion>>(text) else {
-        return false;
+        return None;
     };
-    c.object == Some("chat.completion")
+    let forwardable = c.object == Some("chat.completion")
         && !c.id.0
         && c.created != 0
         && c.choices.iter().all(|c| c.0.forwardable())
-        && c.usage.is_none_or(|u| u.0.forwardable())
+        && c.usage.as_ref().is_none_or(|u| u.0.forwardable());
+    forwardable.then(|| c.usage.map(|Object(u)| u.canonical()))
+}
+
+/// Canonical usage from the counts of OpenAI's `CompletionUsage`, as
+/// [`crate::response::usage_from_native`] reads them (without keeping the native object).
+pub(crate) fn canonical_usage(
+    prompt: u64,
+    completion: u64,
+    total: u64,
+    prompt_details: &PromptTokensDetails,
+    completion_details: &CompletionTokensDetails,
+) -> switchyard_core::Usage {
+    switchyard_core::Usage {
+        input_tokens: prompt,
+        output_tokens: completion,
+        total_tokens: total,
+        cached_input_tokens: prompt_details.cached_tokens,
+        cache_creation_input_tokens: prompt_details.cache_write_tokens,
+        reasoning_tokens: completion_details.reasoning_tokens,
+        input_audio_tokens: prompt_details.audio_tokens,
+        output_audio_tokens: completion_details.audio_tokens,
+        accepted_prediction_tokens: completion_details.accepted_prediction_tokens,
+        rejected_prediction_tokens: completion_details.rejected_prediction_tokens,
+        native: None,
+    }
 }
 
 /// A struct read from a JSON object only. serde also reads a struct from an array, by field
@@ -82,15 +122,26 @@ struct Usage {
     prompt_tokens: u64,
     completion_tokens: u64,
     total_tokens: u64,
-    #[allow(dead_code)]
     #[serde(default)]
     prompt_tokens_details: Option<Object<PromptTokensDetails>>,
-    #[allow(dead_code)]
     #[serde(default)]
     completion_tokens_details: Option<Object<CompletionTokensDetails>>,
 }
 
 impl Usage {
+    fn canonical(self) -> switchyard_core::Usage {
+        canonical_usage(
+            self.prompt_tokens,
+            self.completion_tokens,
+            self.total_tokens,
+            &self.prompt_tokens_details.map(|o| o.0).unwrap_or_default(),
+            &self
+                .completion_tokens_details
+                .map(|o| o.0)
+                .unwrap_or_default(),
+        )
+    }
+
     fn forwardable(&self) -> bool {
         usage_forwardable(
             self.prompt_tokens,

@@ -80,6 +80,10 @@ impl Provider for OpenAi {
         forward::forwardable(body)
     }
 
+    fn forward_check(&self, body: &[u8]) -> Option<Option<switchyard_core::Usage>> {
+        forward::check(body)
+    }
+
     fn stream_parser(&self) -> Box<dyn StreamParser> {
         Box::new(OpenAiStreamParser::new())
     }

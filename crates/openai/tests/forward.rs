@@ -77,6 +77,21 @@ fn check(name: &str, body: &[u8]) -> bool {
             String::from_utf8_lossy(body)
         )
     });
+    // The usage the check reads on the way is the canonical path's (without the native
+    // object), from both readers.
+    let mut expected = parsed.usage.clone();
+    if let Some(u) = expected.as_mut() {
+        u.native = None;
+    }
+    let read = switchyard_openai::forward::check(body).expect("forwardable");
+    assert_eq!(read, expected, "{name}: usage read by the check");
+    if let Ok(text) = std::str::from_utf8(body) {
+        assert_eq!(
+            switchyard_openai::forward::checked_usage(text).expect("forwardable"),
+            expected,
+            "{name}: usage read by the serde check"
+        );
+    }
     let encoded: Value = serde_json::from_slice(&response::encode(&parsed)).unwrap();
     let native: Value = serde_json::from_slice(body).unwrap();
     if let Err(e) = covered(&encoded, Some(&native), "$") {

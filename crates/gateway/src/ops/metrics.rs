@@ -452,39 +452,9 @@ fn to_classic(openmetrics: &str) -> String {
     out
 }
 
-/// The usage of an answer forwarded byte for byte (OpenAI format), read from the `usage`
-/// object near its end without parsing the rest: the forwarded path never parses the body,
-/// and the token counters should not make it.
-pub fn forwarded_usage(body: &[u8]) -> Option<Usage> {
-    const KEY: &[u8] = b"\"usage\"";
-    let at = memchr::memmem::rfind(body, KEY)?;
-    // Inside a JSON string a quote is escaped, so an unescaped `"usage"` followed by a colon
-    // is a key.
-    let rest = body.get(at + KEY.len()..)?;
-    let colon = rest.iter().position(|b| !b.is_ascii_whitespace())?;
-    if rest.get(colon) != Some(&b':') {
-        return None;
-    }
-    let value = rest.get(colon + 1..)?;
-    let mut values =
-        serde_json::Deserializer::from_slice(value).into_iter::<&serde_json::value::RawValue>();
-    let raw = values.next()?.ok()?;
-    switchyard_openai::response::usage_from_native(raw).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn usage_is_read_from_the_tail_of_a_forwarded_answer() {
-        let body = br#"{"id":"x","choices":[{"message":{"content":"say \"usage\": 5"}}],"usage": {"prompt_tokens":12,"completion_tokens":14,"total_tokens":26,"prompt_tokens_details":{"cached_tokens":4}},"system_fingerprint":"fp"}"#;
-        let u = forwarded_usage(body).expect("usage");
-        assert_eq!((u.input_tokens, u.output_tokens), (12, 14));
-        assert_eq!(u.cached_input_tokens, Some(4));
-        assert_eq!(forwarded_usage(br#"{"choices":[]}"#), None);
-        assert_eq!(forwarded_usage(br#"{"text":"\"usage\""}"#), None);
-    }
 
     #[test]
     fn the_exposition_names_follow_the_conventions() {

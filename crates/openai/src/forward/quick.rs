@@ -11,19 +11,29 @@
 //! an exponent or a sign, a repeated key, an escaped key or enum word, deep nesting, any
 //! value of an unexpected type — makes it say "not sure", and the serde check decides.
 
+use switchyard_core::Usage;
+
 use crate::scan::{once, Scan, Sure};
+use crate::wire::{CompletionTokensDetails, PromptTokensDetails};
 
 /// True only when [`super::checked`] would be true for the same text.
 pub(super) fn sure(body: &[u8]) -> bool {
+    sure_usage(body).is_some()
+}
+
+/// [`sure`], with the usage the body reports (`Some(None)`: none).
+pub(super) fn sure_usage(body: &[u8]) -> Option<Option<Usage>> {
     let mut s = Scan::new(body);
-    s.completion().is_some() && s.at_end()
+    let usage = s.completion()?;
+    s.at_end().then_some(usage)
 }
 
 /// The answer's shape, read with the shared scanner.
 impl Scan<'_> {
-    /// `forward::Completion` and its `forwardable` conditions.
-    fn completion(&mut self) -> Sure<()> {
+    /// `forward::Completion` and its `forwardable` conditions; the usage it reports.
+    fn completion(&mut self) -> Sure<Option<Usage>> {
         let mut seen = 0;
+        let mut usage = None;
         let (mut id, mut object, mut created, mut model, mut choices) =
             (false, false, false, false, false);
         self.object(|s, key| {
@@ -52,7 +62,7 @@ impl Scan<'_> {
                 }
                 b"usage" => {
                     once(&mut seen, 5)?;
-                    s.null_or(Self::usage)?;
+                    usage = s.null_or(Self::usage)?;
                 }
                 b"system_fingerprint" => {
                     once(&mut seen, 6)?;
@@ -66,7 +76,7 @@ impl Scan<'_> {
             }
             Some(())
         })?;
-        (id && object && created && model && choices).then_some(())
+        (id && object && created && model && choices).then_some(usage)
     }
 
     /// `forward::Choice`: an index, a message, a finish reason written as read.
@@ -191,9 +201,10 @@ impl Scan<'_> {
     }
 
     /// `forward::Usage`: the three counts, a total the encoder would not fill in.
-    fn usage(&mut self) -> Sure<()> {
+    fn usage(&mut self) -> Sure<Usage> {
         let mut seen = 0;
         let (mut prompt, mut completion, mut total) = (None, None, None);
+        let (mut p, mut c) = ([None; 4], [None; 4]);
         self.object(|s, key| {
             match key {
                 b"prompt_tokens" => {
@@ -210,42 +221,65 @@ impl Scan<'_> {
                 }
                 b"prompt_tokens_details" => {
                     once(&mut seen, 3)?;
-                    s.null_or(|s| {
+                    if let Some(found) = s.null_or(|s| {
                         s.counts(&[b"cached_tokens", b"audio_tokens", b"cache_write_tokens"])
-                    })?;
+                    })? {
+                        p = found;
+                    }
                 }
                 b"completion_tokens_details" => {
                     once(&mut seen, 4)?;
-                    s.null_or(|s| {
+                    if let Some(found) = s.null_or(|s| {
                         s.counts(&[
                             b"reasoning_tokens",
                             b"audio_tokens",
                             b"accepted_prediction_tokens",
                             b"rejected_prediction_tokens",
                         ])
-                    })?;
+                    })? {
+                        c = found;
+                    }
                 }
                 _ => s.skip(2)?,
             }
             Some(())
         })?;
         let (prompt, completion, total) = (prompt?, completion?, total?);
-        super::usage_forwardable(prompt, completion, total).then_some(())
+        super::usage_forwardable(prompt, completion, total).then_some(())?;
+        Some(super::canonical_usage(
+            prompt,
+            completion,
+            total,
+            &PromptTokensDetails {
+                cached_tokens: p[0],
+                audio_tokens: p[1],
+                cache_write_tokens: p[2],
+            },
+            &CompletionTokensDetails {
+                reasoning_tokens: c[0],
+                audio_tokens: c[1],
+                accepted_prediction_tokens: c[2],
+                rejected_prediction_tokens: c[3],
+            },
+        ))
     }
 
-    /// An object whose `known` fields are optional counts (`wire::PromptTokensDetails`,
-    /// `wire::CompletionTokensDetails`).
-    fn counts(&mut self, known: &[&[u8]]) -> Sure<()> {
+    /// An object whose `known` fields (at most four) are optional counts
+    /// (`wire::PromptTokensDetails`, `wire::CompletionTokensDetails`); their values, by
+    /// position in `known`.
+    fn counts(&mut self, known: &[&[u8]]) -> Sure<[Option<u64>; 4]> {
         let mut seen = 0;
+        let mut found = [None; 4];
         self.object(|s, key| {
             match known.iter().position(|k| *k == key) {
                 Some(bit) => {
                     once(&mut seen, u32::try_from(bit).ok()?)?;
-                    s.null_or(Self::u64)?;
+                    *found.get_mut(bit)? = s.null_or(Self::u64)?;
                 }
                 None => s.skip(3)?,
             }
             Some(())
-        })
+        })?;
+        Some(found)
     }
 }
