@@ -349,6 +349,19 @@ impl GatewayError {
                 HeaderValue::from(whole_secs(*retry_in)),
             );
         }
+        // Spent money does not come back in the SDKs' few seconds of automatic retries; the
+        // OpenAI SDKs read this header and stop retrying.
+        let spent = matches!(
+            &self,
+            GatewayError::SpendCapped { .. }
+                | GatewayError::KeyLimited {
+                    limit: crate::keys::Limit::Budget { .. },
+                    ..
+                }
+        );
+        if spent {
+            resp.append(SHOULD_RETRY, HeaderValue::from_static("false"));
+        }
         if let GatewayError::InvalidApiKey { .. } = &self {
             resp.append(
                 http::header::WWW_AUTHENTICATE,
@@ -358,6 +371,10 @@ impl GatewayError {
         resp
     }
 }
+
+/// Read by the OpenAI SDKs to decide whether to retry a failed request themselves.
+const SHOULD_RETRY: http::header::HeaderName =
+    http::header::HeaderName::from_static("x-should-retry");
 
 /// A wait as whole seconds for `Retry-After`: rounded up, at least 1.
 fn whole_secs(d: Duration) -> u64 {

@@ -338,6 +338,11 @@ async fn a_target_over_its_spend_cap_is_skipped_and_then_the_client_hears_why() 
     assert_eq!(st, 429, "{body}");
     assert_eq!(body["error"]["code"], "spend_cap_reached");
     assert!(header(&headers, "retry-after").parse::<u64>().unwrap() > 0);
+    assert_eq!(
+        header(&headers, "x-should-retry"),
+        "false",
+        "the SDKs must not retry it"
+    );
     assert_eq!(counts(&h), vec![1, 1], "nothing sent past the caps");
 }
 
