@@ -176,7 +176,20 @@ impl Client {
         body: &[u8],
         deadline: Option<Instant>,
     ) -> Result<Response, ClientError> {
-        let (wire_head, body) = head.encode(body);
+        self.send_with_extra(head, &[], body, deadline).await
+    }
+
+    /// [`Client::send_with`] with header lines of this request only (`name: value\r\n`
+    /// each, e.g. a `traceparent`) after the pre-encoded ones. `extra` must be well formed:
+    /// it goes on the wire as it is.
+    pub async fn send_with_extra(
+        self: &Arc<Self>,
+        head: &RequestHead,
+        extra: &[u8],
+        body: &[u8],
+        deadline: Option<Instant>,
+    ) -> Result<Response, ClientError> {
+        let (wire_head, body) = head.encode(extra, body);
         while let Some(mut conn) = self.checkout(head.origin_id) {
             match conn.exchange(&wire_head, body, deadline).await {
                 Ok(response_head) => return Ok(self.respond(conn, response_head, head.origin_id)),
@@ -340,11 +353,13 @@ impl RequestHead {
 
     /// The head for a body of this size (and the body behind it, when small) as it goes on
     /// the wire; the body separately when it is not copied.
-    fn encode<'b>(&self, body: &'b [u8]) -> (Vec<u8>, &'b [u8]) {
+    fn encode<'b>(&self, extra: &[u8], body: &'b [u8]) -> (Vec<u8>, &'b [u8]) {
         let coalesce = body.len() <= COALESCE_BODY;
-        let mut out =
-            Vec::with_capacity(self.prefix.len() + 40 + if coalesce { body.len() } else { 0 });
+        let mut out = Vec::with_capacity(
+            self.prefix.len() + extra.len() + 40 + if coalesce { body.len() } else { 0 },
+        );
         out.extend_from_slice(&self.prefix);
+        out.extend_from_slice(extra);
         out.extend_from_slice(b"content-length: ");
         out.extend_from_slice(itoa::Buffer::new().format(body.len()).as_bytes());
         out.extend_from_slice(b"\r\n\r\n");
@@ -972,7 +987,7 @@ mod tests {
             .headers_mut()
             .insert(CONNECTION, HeaderValue::from_static("close"));
         let head = RequestHead::new(request.method(), request.uri(), request.headers()).unwrap();
-        let (head, rest) = head.encode(request.body());
+        let (head, rest) = head.encode(&[], request.body());
         assert!(rest.is_empty());
         assert_eq!(
             String::from_utf8(head).unwrap(),

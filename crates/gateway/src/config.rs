@@ -7,14 +7,14 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize, Serializer};
 use switchyard_core::UnsupportedPolicy;
 use switchyard_resilience::{BreakerConfig, StreamTimeouts};
 use switchyard_routing::stats::Quantile;
 use toml::Spanned;
 
 /// The whole file.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]
@@ -49,10 +49,28 @@ pub struct Config {
     #[serde(default)]
     #[schemars(with = "Vec<KeyConfig>")]
     pub keys: Vec<Spanned<KeyConfig>>,
+    /// The admin API (`/admin/...` and `/metrics`) on a listener of its own; off when absent.
+    pub admin: Option<AdminConfig>,
+}
+
+/// The admin listener: targets' state, forcing breakers, draining, the effective config,
+/// client keys' usage. Never on the main port.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Address of the admin listener, e.g. `127.0.0.1:9090` (port 0 picks a free port).
+    pub listen: String,
+    /// `sha256:` and the admin key's SHA-256 digest in hex, as `switchyard hash-key` prints
+    /// it; every admin request must present the key as `Authorization: Bearer <key>`.
+    /// Required unless `listen` is a loopback address (then the admin API is open to local
+    /// users, with a warning at start).
+    #[schemars(with = "Option<String>")]
+    #[serde(serialize_with = "redacted_opt")]
+    pub key_hash: Option<Spanned<String>>,
 }
 
 /// One client API key, its routes and its limits.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyConfig {
     /// Who holds the key; in logs, errors and usage reports (the key itself never is).
@@ -60,6 +78,7 @@ pub struct KeyConfig {
     /// `sha256:` and the key's SHA-256 digest in hex, as `switchyard hash-key` prints it. The
     /// key itself is never written into the config.
     #[schemars(with = "String")]
+    #[serde(serialize_with = "redacted")]
     pub hash: Spanned<String>,
     /// Model aliases this key may use (403 for the others, which `/v1/models` does not list
     /// to it); absent: all.
@@ -79,7 +98,7 @@ pub struct KeyConfig {
 }
 
 /// A client key's spend limit per period.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyBudget {
     /// USD; once the period's spend reaches it, the key's requests get 429 until the period
@@ -90,7 +109,7 @@ pub struct KeyBudget {
     pub period: String,
 }
 
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     /// Address to listen on, e.g. `127.0.0.1:8080`.
@@ -122,7 +141,7 @@ impl Default for ServerConfig {
 }
 
 /// Per-attempt timeouts, in milliseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Timeouts {
     /// TCP (and TLS) connect.
@@ -160,7 +179,7 @@ impl Timeouts {
 }
 
 /// A target's overrides of the default timeouts.
-#[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TimeoutOverrides {
     pub connect_ms: Option<u64>,
@@ -182,7 +201,7 @@ impl TimeoutOverrides {
     }
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetryConfig {
     /// A 429 whose Retry-After is at most this is waited out on the same target; longer ones
@@ -204,7 +223,7 @@ impl Default for RetryConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RoutingConfig {
     /// Sliding window of each target's statistics, in milliseconds; older traffic ages out.
@@ -259,7 +278,7 @@ struct BreakerSchema {
     recovery_percent: Option<Vec<u8>>,
 }
 
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ModelRoute {
     /// Tried in order; later ones are fallbacks.
@@ -307,7 +326,7 @@ fn three() -> f64 {
     3.0
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum StrategyName {
     #[default]
@@ -317,7 +336,7 @@ pub enum StrategyName {
     Weighted,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct LatencyTuning {
     /// `p50` or `p90` (also `p95`, `p99`) of first-token latency for streams and of total
@@ -368,6 +387,72 @@ impl QuantileName {
     }
 }
 
+impl Serialize for QuantileName {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(match self.0 {
+            Quantile::P50 => "p50",
+            Quantile::P90 => "p90",
+            Quantile::P95 => "p95",
+            Quantile::P99 => "p99",
+        })
+    }
+}
+
+/// What a secret serializes as (`GET /admin/config`): the config is shown, its secrets never.
+pub const REDACTED: &str = "[redacted]";
+
+fn redacted<S: Serializer>(_: &Spanned<String>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(REDACTED)
+}
+
+fn redacted_opt<S: Serializer>(v: &Option<Spanned<String>>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(_) => s.serialize_str(REDACTED),
+        None => s.serialize_none(),
+    }
+}
+
+fn url_redacted<S: Serializer>(v: &Option<Spanned<String>>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(url) => s.serialize_str(&redact_url(url.get_ref())),
+        None => s.serialize_none(),
+    }
+}
+
+/// A URL without its secrets: credentials (`user:pass@`) and the query (where some APIs take a
+/// key) become [`REDACTED`]; scheme, host, port and path stay.
+pub fn redact_url(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (Some(scheme), rest),
+        None => (None, url),
+    };
+    let (rest, query) = match rest.split_once(['?', '#']) {
+        Some((before, _)) => (before, true),
+        None => (rest, false),
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let mut out = String::with_capacity(url.len());
+    if let Some(scheme) = scheme {
+        out.push_str(scheme);
+        out.push_str("://");
+    }
+    match authority.rsplit_once('@') {
+        Some((_, host)) => {
+            out.push_str(REDACTED);
+            out.push('@');
+            out.push_str(host);
+        }
+        None => out.push_str(authority),
+    }
+    out.push_str(path);
+    if query {
+        out.push('?');
+        out.push_str(REDACTED);
+    }
+    out
+}
+
 impl<'de> Deserialize<'de> for QuantileName {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
@@ -412,7 +497,7 @@ fn parse_duration(s: &str) -> Option<std::time::Duration> {
 }
 
 /// A per-target spend cap.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CostCap {
     /// Most USD spent on this target per period; over it, the target is skipped like an open
@@ -428,7 +513,7 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TargetConfig {
     /// Name in logs and the `x-switchyard-target` header; default `provider/model`.
@@ -438,9 +523,11 @@ pub struct TargetConfig {
     pub provider: Spanned<String>,
     /// Base URL; `${VAR}` is read from the environment. Defaults to the provider's public API.
     #[schemars(with = "Option<String>")]
+    #[serde(serialize_with = "url_redacted")]
     pub base_url: Option<Spanned<String>>,
     /// API key, normally `${VAR}`.
     #[schemars(with = "Option<String>")]
+    #[serde(serialize_with = "redacted_opt")]
     pub api_key: Option<Spanned<String>>,
     /// The model name the upstream knows.
     pub model: String,
@@ -468,7 +555,7 @@ pub struct TargetConfig {
     pub min_tokens_per_sec: Option<f64>,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Price {
     pub input_per_mtok: f64,
@@ -650,6 +737,18 @@ pub fn parse(
         message: format!("breaker.{message}"),
     })?;
     validate_keys(&config).map_err(|(span, m)| err(span, m))?;
+    if let Some(admin) = &config.admin {
+        if let Some(hash) = &admin.key_hash {
+            crate::keys::parse_hash(hash.get_ref())
+                .map_err(|m| err(hash.span(), format!("admin.key_hash: {m}")))?;
+        }
+        if admin.listen.trim().is_empty() {
+            return Err(ConfigError {
+                origin: origin.into(),
+                message: "admin.listen is empty".into(),
+            });
+        }
+    }
     Ok(config)
 }
 

@@ -119,7 +119,8 @@ pub struct Resumed {
 /// targets already used for this answer; each target is tried at most once.
 pub async fn resume(ctx: &RelayContext, sent: &Sent, tried: &mut Vec<String>) -> Option<Resumed> {
     for target in &ctx.route.targets {
-        if tried.contains(&target.name) {
+        // A drained target takes no new request, a continuation included.
+        if tried.contains(&target.name) || target.is_drained() {
             continue;
         }
         tried.push(target.name.clone());
@@ -136,12 +137,17 @@ pub async fn resume(ctx: &RelayContext, sent: &Sent, tried: &mut Vec<String>) ->
                 .push(Message::text(Role::Assistant, sent.text()));
         }
         let started = tokio::time::Instant::now();
+        let attempt = crate::ops::trace::Attempt {
+            ctx: ctx.trace.as_ref(),
+            span: crate::ops::trace::attempt_span(&ctx.span, &ctx.route.alias, target),
+        };
         match open_until_content(
             &ctx.upstreams,
             Arc::clone(target),
             &request,
             started,
             ctx.deadline,
+            attempt,
         )
         .await
         {

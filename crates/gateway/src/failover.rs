@@ -138,6 +138,11 @@ where
                 continue;
             }
         }
+        if target.is_drained() {
+            run.attempts
+                .push(AttemptRecord::skipped(target, "drained by an operator"));
+            continue;
+        }
         if let Some(cap) = &target.cap {
             let now_ms = crate::accounting::now_ms();
             if cap.is_over(now_ms) {
@@ -204,9 +209,10 @@ where
                         .skip(pos)
                         .filter_map(|j| route.targets.get(j))
                         .find(|t| {
-                            t.cap
-                                .as_ref()
-                                .is_none_or(|c| !c.is_over(crate::accounting::now_ms()))
+                            !t.is_drained()
+                                && t.cap
+                                    .as_ref()
+                                    .is_none_or(|c| !c.is_over(crate::accounting::now_ms()))
                         })
                         .map(|t| (after, Arc::clone(t)))
                 }

@@ -50,6 +50,8 @@ pub use server::Gateway;
 /// A gateway serving on a socket.
 pub struct Running {
     pub addr: SocketAddr,
+    /// The admin listener's address, when `[admin]` is configured.
+    pub admin_addr: Option<SocketAddr>,
     /// Ends when every worker thread has stopped; the error of the first one that failed.
     pub task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -57,6 +59,11 @@ pub struct Running {
 impl Running {
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The admin API's base URL, when `[admin]` is configured.
+    pub fn admin_url(&self) -> Option<String> {
+        self.admin_addr.map(|a| format!("http://{a}"))
     }
 }
 
@@ -82,11 +89,48 @@ pub async fn start(
     let addr = listeners[0]
         .local_addr()
         .map_err(|e| format!("cannot read the bound address: {e}"))?;
+    // Bound before any thread starts, so a bad `[admin]` section fails the start cleanly.
+    let admin = match &config.admin {
+        Some(admin_config) => Some(ops::admin::Admin::bind(
+            std::sync::Arc::clone(&gateway),
+            config,
+            admin_config,
+        )?),
+        None => None,
+    };
+    let admin_addr = match &admin {
+        Some((_, listener)) => Some(
+            listener
+                .local_addr()
+                .map_err(|e| format!("cannot read the admin address: {e}"))?,
+        ),
+        None => None,
+    };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     // Worker threads are detached: each reports how it ended here, so that nothing blocks a
     // caller's runtime from shutting down (the server then stops with it).
     let (ended_tx, mut ended_rx) = tokio::sync::mpsc::unbounded_channel();
-    let count = listeners.len();
+    let count = listeners.len() + usize::from(admin.is_some());
+    if let Some((admin, listener)) = admin {
+        // Its own thread and runtime: nothing it does waits behind, or delays, a request.
+        let stop = stop_rx.clone();
+        let ended = ended_tx.clone();
+        let serve = move || -> std::io::Result<()> {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+                .block_on(ops::admin::serve(listener, admin, stop))
+        };
+        std::thread::Builder::new()
+            .name("switchyard-admin".into())
+            .spawn(move || {
+                let _ = ended.send(serve());
+            })
+            .map_err(|e| format!("cannot start the admin thread: {e}"))?;
+        if let Some(a) = admin_addr {
+            tracing::info!(addr = %a, "admin API listening");
+        }
+    }
     for (i, listener) in listeners.into_iter().enumerate() {
         let worker = gateway.worker()?;
         let stop = stop_rx.clone();
@@ -125,7 +169,11 @@ pub async fn start(
         }
         result
     });
-    Ok(Running { addr, task })
+    Ok(Running {
+        addr,
+        admin_addr,
+        task,
+    })
 }
 
 /// Keeps a timer due within the next few milliseconds on the worker's runtime, for ever.

@@ -14,12 +14,12 @@
 use std::time::Duration;
 
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use switchyard_core::ErrorClass;
 
 /// Overrides of the built-in reaction table, one optional entry per error class. An unknown
 /// class name is a config error (the fields are the class names).
-#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyConfig {
     /// Allows `fail_over = true` on auth, permission_denied, invalid_request, not_found and
@@ -69,7 +69,7 @@ impl PolicyConfig {
 }
 
 /// What to change in one class's reaction; absent fields keep the layer below.
-#[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClassOverride {
     /// Try the next target (true) or return this error to the client (false).

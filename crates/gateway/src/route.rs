@@ -2,6 +2,7 @@
 //! client, timeouts and circuit breaker. Built once from the config.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,6 +48,9 @@ pub struct RouteTarget {
     pub spent: Arc<Ledger>,
     /// Spend per period, when the target has a cap; shared like the breaker.
     pub cap: Option<Arc<SpendCap>>,
+    /// Set by an operator (`POST /admin/targets/{name}/drain`): failover skips the target, so
+    /// it gets no new requests while those in flight finish. Shared like the breaker.
+    drained: Arc<AtomicBool>,
     /// This target's metric handles, within its route.
     pub metrics: TargetMetrics,
     /// The encoded request heads for a whole answer and for a stream (see
@@ -67,6 +71,17 @@ impl RouteTarget {
         request_deadline: tokio::time::Instant,
     ) -> tokio::time::Instant {
         (started + Duration::from_millis(self.timeouts.total_ms)).min(request_deadline)
+    }
+
+    /// Whether an operator has drained this target (see [`Self::set_drained`]).
+    pub fn is_drained(&self) -> bool {
+        self.drained.load(Ordering::Relaxed)
+    }
+
+    /// Drains (no new requests; those in flight finish) or undrains the target, and with it
+    /// every target that is the same upstream.
+    pub fn set_drained(&self, drained: bool) {
+        self.drained.store(drained, Ordering::Relaxed);
     }
 
     /// The request head for an answer streamed or not.
@@ -199,6 +214,7 @@ pub fn build(config: &Config) -> Result<Routes, String> {
                     let period = switchyard_routing::cost::parse_period(c.period.get_ref()).ok()?;
                     Some(Arc::new(SpendCap::new(c.usd, period)))
                 }),
+                drained: Arc::new(AtomicBool::new(false)),
             });
             if state.breaker.config() != &breaker_config {
                 return Err(format!(
@@ -241,6 +257,7 @@ pub fn build(config: &Config) -> Result<Routes, String> {
                 price: t.price.map(Price::from),
                 spent: Arc::clone(&state.spent),
                 cap: state.cap.clone(),
+                drained: Arc::clone(&state.drained),
                 accepts_prefill: t
                     .accepts_prefill
                     .unwrap_or(provider.capabilities().assistant_prefill),
@@ -326,6 +343,7 @@ struct Shared {
     stats: Arc<TargetStats>,
     spent: Arc<Ledger>,
     cap: Option<Arc<SpendCap>>,
+    drained: Arc<AtomicBool>,
 }
 
 /// A target's request heads, not streamed and streamed.

@@ -14,12 +14,14 @@ use switchyard_openai::{OpenAiServer, OpenAiStreamEncoder};
 use switchyard_resilience::RetryBudget;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+use tracing::{Instrument, Span};
 
 use crate::body::{self, Response, ResponseBody};
 use crate::config::Config;
 use crate::connection::{Incoming, Limits};
 use crate::errors::GatewayError;
 use crate::failover::{self, Policy};
+use crate::ops::trace::TraceContext;
 use crate::route::{self, Route, RouteTarget};
 use crate::routing;
 use crate::streaming;
@@ -71,6 +73,16 @@ impl Gateway {
     /// The client keys, when the config has any: their usage for reports.
     pub fn keys(&self) -> Option<&crate::keys::Keys> {
         self.keys.as_deref()
+    }
+
+    /// Every route, in no particular order (for the admin API and reports).
+    pub fn routes(&self) -> impl Iterator<Item = &Route> {
+        self.routes.values().map(|r| &**r)
+    }
+
+    /// The Prometheus metrics every route records into.
+    pub fn metrics(&self) -> &crate::ops::metrics::Metrics {
+        &self.metrics
     }
 
     /// What one worker thread serves requests with: this gateway and the thread's own
@@ -141,9 +153,21 @@ pub async fn serve(worker: Arc<Worker>, req: Incoming) -> Response {
     match (endpoint, &req.method) {
         (Endpoint::Chat, &Method::POST) => {
             let mut route = None;
-            match handle_chat(&worker, req, &mut route).await {
+            // Without an incoming `traceparent` (and without an exporter) this is `None`
+            // and the span is disabled: nothing below records or formats anything.
+            let trace = TraceContext::of(&req);
+            let span = crate::ops::trace::chat_span(trace.as_ref());
+            let handled = handle_chat(&worker, req, &mut route, trace.as_ref(), &span)
+                .instrument(span.clone())
+                .await;
+            match handled {
                 Ok(r) => r,
                 Err(e) => {
+                    if !span.is_disabled() {
+                        span.record("outcome", e.metric_outcome());
+                        span.record("error.type", e.metric_outcome());
+                        span.record("attempts", crate::errors::attempt_count(e.attempts()));
+                    }
                     worker.gw.metrics.request_failed(route, e.metric_outcome());
                     e.into_response()
                 }
@@ -191,6 +215,8 @@ async fn handle_chat<'w>(
     worker: &'w Worker,
     req: Incoming,
     route_seen: &mut Option<&'w str>,
+    trace: Option<&TraceContext>,
+    span: &Span,
 ) -> Result<Response, GatewayError> {
     let gw = &worker.gw;
     let key = match &gw.keys {
@@ -210,6 +236,10 @@ async fn handle_chat<'w>(
         .get(&request.model)
         .ok_or_else(|| GatewayError::UnknownModel(request.model.clone()))?;
     *route_seen = Some(&route.alias);
+    if !span.is_disabled() {
+        span.record("gen_ai.request.model", route.alias.as_str());
+        span.record("stream", request.stream);
+    }
     // Held until the answer is out (a stream's by its relay): the key's request in flight.
     let ticket = match key {
         None => None,
@@ -235,12 +265,19 @@ async fn handle_chat<'w>(
     if request.stream {
         // Boxed so the handler's own future stays small: every connection task holds it,
         // and the streaming path alone is several KB.
-        Box::pin(stream_chat(worker, route, request, order, &policy, ticket)).await
+        Box::pin(stream_chat(
+            worker, route, request, order, &policy, ticket, trace, span,
+        ))
+        .await
     } else {
         let req = &request;
         let upstreams = &*worker.upstreams;
         let mut won = failover::run(route, order, &policy, |target, started| {
-            complete(upstreams, target, req, started, deadline)
+            let attempt = crate::ops::trace::Attempt {
+                ctx: trace,
+                span: crate::ops::trace::attempt_span(span, &route.alias, &target),
+            };
+            complete(upstreams, target, req, started, deadline, attempt)
         })
         .await?;
         let attempts = won.attempt_count();
@@ -262,6 +299,12 @@ async fn handle_chat<'w>(
         if let Some(u) = &usage {
             target.metrics.billed(u, cost);
             crate::keys::charge(ticket.as_ref(), u, cost);
+        }
+        if !span.is_disabled() {
+            span.record("outcome", "ok");
+            span.record("attempts", attempts);
+            span.record("target", target.name.as_str());
+            crate::ops::trace::usage(span, usage.as_ref());
         }
         let mut resp = match won.value {
             Answer::Forwarded(bytes, _) => body::json(StatusCode::OK, bytes),
@@ -301,6 +344,30 @@ async fn complete(
     request: &ChatRequest,
     started: Instant,
     deadline: Instant,
+    trace: crate::ops::trace::Attempt<'_>,
+) -> Result<Answer, UpstreamError> {
+    if trace.span.is_disabled() {
+        return complete_attempt(upstreams, target, request, started, deadline, &trace).await;
+    }
+    let span = trace.span.clone();
+    let result = complete_attempt(upstreams, target, request, started, deadline, &trace)
+        .instrument(span.clone())
+        .await;
+    match &result {
+        Ok(Answer::Parsed(response)) => crate::ops::trace::usage(&span, response.usage.as_ref()),
+        Ok(Answer::Forwarded(_, usage)) => crate::ops::trace::usage(&span, usage.as_ref()),
+        Err(e) => crate::ops::trace::attempt_failed(&span, e),
+    }
+    result
+}
+
+async fn complete_attempt(
+    upstreams: &Upstreams,
+    target: Arc<RouteTarget>,
+    request: &ChatRequest,
+    started: Instant,
+    deadline: Instant,
+    trace: &crate::ops::trace::Attempt<'_>,
 ) -> Result<Answer, UpstreamError> {
     let attempt_deadline = target.attempt_deadline(started, deadline);
     let header_wait = Duration::from_millis(target.timeouts.headers_ms);
@@ -311,6 +378,7 @@ async fn complete(
         started,
         header_wait,
         attempt_deadline,
+        trace,
     )
     .await?;
     let body = crate::upstream::read_bounded(opened.response, 64 << 20, attempt_deadline)
@@ -330,6 +398,7 @@ async fn complete(
     Ok(Answer::Parsed(Box::new(response)))
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn stream_chat(
     worker: &Worker,
     route: &Arc<Route>,
@@ -337,14 +406,24 @@ async fn stream_chat(
     order: Order,
     policy: &Policy<'_>,
     ticket: Option<crate::keys::Ticket>,
+    trace: Option<&TraceContext>,
+    span: &Span,
 ) -> Result<Response, GatewayError> {
     let deadline = policy.deadline;
     let req = &request;
     let upstreams = &*worker.upstreams;
     let won = failover::run(route, order, policy, |target, started| {
-        streaming::open_until_content(upstreams, target, req, started, deadline)
+        let attempt = crate::ops::trace::Attempt {
+            ctx: trace,
+            span: crate::ops::trace::attempt_span(span, &route.alias, &target),
+        };
+        streaming::open_until_content(upstreams, target, req, started, deadline, attempt)
     })
     .await?;
+    if !span.is_disabled() {
+        span.record("attempts", won.attempt_count());
+        span.record("target", won.target.name.as_str());
+    }
     let warnings = won.value.warnings.clone();
     let attempts = won.attempt_count();
     route.answered.inc();
@@ -359,10 +438,13 @@ async fn stream_chat(
         request,
         deadline,
         key: ticket,
+        trace: trace.cloned(),
+        span: span.clone(),
     };
-    tokio::spawn(streaming::relay(
-        ctx, won.value, encoder, target, won.permit, tx,
-    ));
+    let relay_span = span.clone();
+    tokio::spawn(
+        streaming::relay(ctx, won.value, encoder, target, won.permit, tx).instrument(relay_span),
+    );
     // The relay runs on this thread: let it encode the events already held, so that the
     // response head and the first chunk leave in one write (one less round of wake-ups
     // before the client's first byte).

@@ -205,6 +205,36 @@ pub async fn open_until_content(
     request: &switchyard_core::ChatRequest,
     started: Instant,
     deadline: Instant,
+    trace: crate::ops::trace::Attempt<'_>,
+) -> Result<Prelude, UpstreamError> {
+    if trace.span.is_disabled() {
+        return open_attempt(upstreams, target, request, started, deadline, &trace).await;
+    }
+    let span = trace.span.clone();
+    let result = tracing::Instrument::instrument(
+        open_attempt(upstreams, target, request, started, deadline, &trace),
+        span.clone(),
+    )
+    .await;
+    match &result {
+        Ok(prelude) => {
+            span.record(
+                "time_to_first_token_ms",
+                crate::ops::trace::ms(prelude.ttft),
+            );
+        }
+        Err(e) => crate::ops::trace::attempt_failed(&span, e),
+    }
+    result
+}
+
+async fn open_attempt(
+    upstreams: &upstream::Upstreams,
+    target: Arc<RouteTarget>,
+    request: &switchyard_core::ChatRequest,
+    started: Instant,
+    deadline: Instant,
+    trace: &crate::ops::trace::Attempt<'_>,
 ) -> Result<Prelude, UpstreamError> {
     let t = target.timeouts;
     let attempt_deadline = target.attempt_deadline(started, deadline);
@@ -218,6 +248,7 @@ pub async fn open_until_content(
         started,
         header_wait,
         attempt_deadline,
+        trace,
     )
     .await?;
     let warnings = opened.warnings;
@@ -259,6 +290,11 @@ pub struct RelayContext {
     /// The client key's ticket, when keys are configured: charged with each part's usage,
     /// and the key's request in flight until the stream ends.
     pub key: Option<crate::keys::Ticket>,
+    /// The request's trace context, for the upstream requests of a continuation.
+    pub trace: Option<crate::ops::trace::TraceContext>,
+    /// The request's span (disabled unless spans are wanted): the stream's outcome and token
+    /// counts are recorded on it when the relay ends.
+    pub span: tracing::Span,
 }
 
 /// Relays the rest of a stream to the client. Runs in its own task; ends when the upstream
@@ -398,6 +434,10 @@ pub async fn relay(
                     encoder.encode(&StreamEvent::Usage(u), &mut buf);
                 }
                 encoder.finish(&mut buf);
+                if !ctx.span.is_disabled() {
+                    ctx.span.record("outcome", "ok");
+                    crate::ops::trace::usage(&ctx.span, usage.as_ref());
+                }
                 if served_by.len() > 1 {
                     tracing::info!(route = %ctx.route.alias, served_by = ?served_by, "stream continued across targets");
                 }
@@ -438,6 +478,10 @@ pub async fn relay(
                     "stream failed after content was sent: {}",
                     err.message
                 );
+                if !ctx.span.is_disabled() {
+                    ctx.span.record("outcome", err.class.name());
+                    ctx.span.record("error.type", err.class.name());
+                }
                 if ctx.route.policy.reaction(err.class).counts_against_breaker {
                     permit.failure(err.class.name());
                 } else {

@@ -51,16 +51,20 @@ pub async fn open(
     started: Instant,
     header_wait: Duration,
     deadline: Instant,
+    trace: &crate::ops::trace::Attempt<'_>,
 ) -> Result<Opened, UpstreamError> {
     let built = target
         .provider
         .build_body(request, &target.target())
         .map_err(UpstreamError::from)?;
     let header_deadline = (started + header_wait).min(deadline);
+    // Empty (and no allocation) unless the request carries a trace context.
+    let extra = trace.upstream_headers();
     let response = match upstreams
         .client(target)
-        .send_with(
+        .send_with_extra(
             target.head(request.stream),
+            &extra,
             &built.body,
             Some(header_deadline),
         )
@@ -79,6 +83,7 @@ pub async fn open(
         Ok(r) => r,
     };
     let status = response.status();
+    trace.headers(started, status.as_u16());
     if status.is_success() {
         return Ok(Opened {
             response,

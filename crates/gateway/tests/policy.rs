@@ -138,17 +138,6 @@ fn check_config_refuses_unknown_classes_and_unsafe_fail_over() {
     assert!(ok, "{out}");
 }
 
-async fn health(h: &Harness) -> serde_json::Value {
-    h.client
-        .get(h.url("/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 /// Every third request to the first mock fails with a 503, the others are answered: a
 /// pattern consecutive-failure counting never trips on.
 fn one_in_three_fails(h: &Harness) {
@@ -170,7 +159,7 @@ async fn one_failure_in_three_never_opens_a_consecutive_breaker() {
         let (st, _, _) = h.chat(user("x")).await;
         assert_eq!(st, 200);
     }
-    assert_eq!(health(&h).await["targets"]["flaky"]["breaker"], "closed");
+    assert_eq!(h.health().await["targets"]["flaky"]["breaker"], "closed");
     assert_eq!(
         h.mocks[0].request_count(),
         60,
@@ -190,7 +179,7 @@ async fn a_target_that_fails_one_request_in_three_is_caught_by_the_error_rate_mo
         let (st, _, body) = h.chat(user("x")).await;
         assert_eq!(st, 200, "every request answered: {body}");
     }
-    let report = health(&h).await;
+    let report = h.health().await;
     let flaky = &report["targets"]["flaky"];
     assert_eq!(flaky["breaker"], "open", "{report}");
     assert_eq!(flaky["breaker_mode"], "error_rate");
@@ -224,7 +213,7 @@ async fn each_target_can_have_its_own_breaker_settings() {
     let (st, headers, _) = h.chat(user("x")).await;
     assert_eq!(st, 200);
     assert_eq!(header(&headers, "x-switchyard-target"), "last");
-    let report = health(&h).await;
+    let report = h.health().await;
     assert_eq!(report["targets"]["touchy"]["breaker"], "open", "{report}");
     assert_eq!(
         report["targets"]["tolerant"]["breaker"], "closed",

@@ -36,17 +36,6 @@ async fn load(h: &Harness, d: Duration) {
     }
 }
 
-async fn health(h: &Harness) -> Value {
-    h.client
-        .get(h.url("/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 const FAST_STATS: &str = "[routing]\nwindow_ms = 2000\nslices = 4\nrefresh_ms = 50\n";
 
 #[tokio::test]
@@ -74,7 +63,7 @@ async fn latency_routing_moves_traffic_to_the_faster_target_and_back() {
         split[0] > 0,
         "the slower one still gets exploration traffic: {split:?}"
     );
-    let report = health(&h).await;
+    let report = h.health().await;
     assert_eq!(report["routes"]["chat"]["strategy"], "latency");
     assert_eq!(
         report["routes"]["chat"]["order"][0]["target"], "b",
@@ -150,7 +139,7 @@ async fn cost_routing_uses_the_cheapest_acceptable_target_and_bills_it() {
         [1, 10, 0],
         "the budget target is below the floor and never used"
     );
-    let report = health(&h).await;
+    let report = h.health().await;
     assert!(report["targets"]["mid"]["spent_usd"].as_f64().unwrap() > 0.0);
     assert!(report["routes"]["chat"]["spent_usd"].as_f64().unwrap() > 0.0);
 }
@@ -192,7 +181,7 @@ async fn a_recovering_primary_gets_a_growing_share() {
     let (_, headers, _) = h.chat(user("x")).await;
     assert_eq!(header(&headers, "x-switchyard-target"), "primary");
     let stage = Instant::now();
-    let report = health(&h).await;
+    let report = h.health().await;
     assert_eq!(
         report["targets"]["primary"]["breaker"], "recovering",
         "{report}"
@@ -271,7 +260,7 @@ async fn hedging_answers_from_the_next_target_and_cancels_the_slow_one() {
     assert!(payloads.last().is_some_and(|p| p == "[DONE]"));
     assert_eq!(h.mocks[0].request_count(), 2, "the slow one was asked");
     // The cancelled attempts are charged to no breaker.
-    let report = health(&h).await;
+    let report = h.health().await;
     assert_eq!(report["targets"]["slow"]["breaker"], "closed");
     assert_eq!(report["targets"]["slow"]["consecutive_failures"], 0);
     // A fast first target is never hedged.
@@ -329,7 +318,7 @@ async fn a_target_over_its_spend_cap_is_skipped_and_then_the_client_hears_why() 
     let (st, headers, _) = h.chat(user("x")).await;
     assert_eq!(st, 200);
     assert_eq!(header(&headers, "x-switchyard-target"), "also-capped");
-    let report = health(&h).await;
+    let report = h.health().await;
     assert_eq!(
         report["targets"]["capped"]["cost_cap"]["over"], true,
         "{report}"
@@ -406,7 +395,7 @@ async fn a_slow_non_streamed_answer_counts_against_the_breaker() {
     let (st, headers, _) = h.chat(user("x")).await;
     assert_eq!(st, 200, "delivered");
     assert_eq!(header(&headers, "x-switchyard-target"), "a");
-    let report = health(&h).await;
+    let report = h.health().await;
     assert_eq!(
         report["targets"]["a"]["consecutive_failures"], 1,
         "{report}"
@@ -430,7 +419,7 @@ async fn health_shows_each_route_order_and_each_target_latency() {
         h.chat_stream(stream_req("x")).await;
     }
     tokio::time::sleep(Duration::from_millis(60)).await;
-    let report = health(&h).await;
+    let report = h.health().await;
     let a = &report["targets"]["a"];
     assert_eq!(a["region"], "eu-west");
     assert_eq!(a["requests"], 12, "{report}");

@@ -30,6 +30,14 @@
 //! exactly its share, and the first request of each stage is always let through. A request the
 //! ramp turns away is rejected with [`RejectKind::Ramp`]: the caller should try another target
 //! and, when none answers, come back with [`Breaker::acquire_past_ramp`].
+//!
+//! Forced: an operator may hold the breaker open ([`Breaker::force_open`]: every request is
+//! rejected with the reason [`FORCED_OPEN_REASON`]) or closed ([`Breaker::force_closed`]:
+//! every request is admitted and no outcome counts) until [`Breaker::release`]. The automatic
+//! state underneath is kept, and goes on moving with the clock (a cool-down runs out, the ramp
+//! moves on), so a release returns to the state the breaker would be in had nobody forced it,
+//! less the outcomes a forced-closed breaker ignored. While forced, the healthy flag is down,
+//! so every request takes the lock and sees the override.
 
 use std::fmt;
 use std::ops::{Deref, DerefMut};
@@ -37,10 +45,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use tokio::time::Instant;
 
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BreakerConfig {
     /// Which rule opens a closed breaker: failures in a row, or the error rate over a window.
@@ -71,7 +79,7 @@ pub struct BreakerConfig {
 
 /// The rule that opens a closed breaker. In the config file `mode = "consecutive"` (the
 /// default) or `mode = "error_rate"`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BreakerMode {
     /// `failure_threshold` failures in a row.
@@ -160,7 +168,7 @@ impl BreakerConfig {
 /// under the same name, each optional (`breaker = { failure_threshold = 5, cooldown_ms = 10000 }`
 /// on a target). [`BreakerOverrides::apply`] makes the target's config; validate that result,
 /// since a value is only wrong or right together with the others.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct BreakerOverrides {
     pub mode: Option<BreakerMode>,
@@ -281,6 +289,12 @@ impl fmt::Debug for RecoveryPercents {
     }
 }
 
+impl Serialize for RecoveryPercents {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.as_slice().serialize(serializer)
+    }
+}
+
 impl<'de> Deserialize<'de> for RecoveryPercents {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let percents = Vec::<u8>::deserialize(deserializer)?;
@@ -329,10 +343,33 @@ pub struct Rejected {
     pub kind: RejectKind,
 }
 
+/// The reason a forced-open breaker gives for each request it rejects.
+pub const FORCED_OPEN_REASON: &str = "forced open by an operator";
+
+/// An operator's override of a breaker's automatic state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forced {
+    /// Every request is rejected ([`RejectKind::Open`], reason [`FORCED_OPEN_REASON`]).
+    Open,
+    /// Every request is admitted, and no outcome changes the state.
+    Closed,
+}
+
+impl Forced {
+    /// `open` or `closed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Forced::Open => "open",
+            Forced::Closed => "closed",
+        }
+    }
+}
+
 /// Which state turned a request away, so the caller knows whether coming back can help.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RejectKind {
-    /// Cooling down after failures; `retry_in` says for how long.
+    /// Cooling down after failures (`retry_in` says for how long), or forced open by an
+    /// operator (`retry_in` zero: nobody knows when it will be released).
     Open,
     /// Half-open and the one probe is already out.
     ProbeInFlight,
@@ -360,6 +397,8 @@ pub struct BreakerSnapshot {
     pub window_requests: u64,
     /// Of `window_requests`, the failures.
     pub window_failures: u64,
+    /// An operator's override (`state` is then the automatic state underneath it).
+    pub forced: Option<Forced>,
 }
 
 #[derive(Debug)]
@@ -384,6 +423,8 @@ pub struct Breaker {
 #[derive(Debug)]
 struct Inner {
     state: BreakerState,
+    /// An operator's override of `state`; the healthy flag is down while it is set.
+    forced: Option<Forced>,
     /// Used in `error_rate` mode only; fills only while closed.
     window: ErrorWindow,
 }
@@ -505,12 +546,14 @@ impl Drop for StateGuard<'_> {
         // Never while recovering: the ramp's admission needs the lock for every request.
         // While closed, the flag admits in both modes; in `consecutive` mode it also says
         // that a success has no count to clear, so it must be down while failures are counted.
-        let healthy = match self.inner.state {
-            BreakerState::Closed {
-                consecutive_failures,
-            } => consecutive_failures == 0 || self.mode == BreakerMode::ErrorRate,
-            _ => false,
-        };
+        // Forced either way: every request must see the override under the lock.
+        let healthy = self.inner.forced.is_none()
+            && match self.inner.state {
+                BreakerState::Closed {
+                    consecutive_failures,
+                } => consecutive_failures == 0 || self.mode == BreakerMode::ErrorRate,
+                _ => false,
+            };
         self.healthy.store(healthy, Ordering::Release);
         let now = kind(&self.inner.state);
         if now != self.entered_as {
@@ -541,6 +584,7 @@ impl Breaker {
                 state: BreakerState::Closed {
                     consecutive_failures: 0,
                 },
+                forced: None,
                 window: ErrorWindow::new(Instant::now(), Duration::from_millis(config.window_ms)),
             }),
             healthy: Healthy(AtomicBool::new(true)),
@@ -628,6 +672,18 @@ impl Breaker {
             return Ok(Permit::new(self, false));
         }
         let (mut state, now) = self.lock_now();
+        match state.inner.forced {
+            Some(Forced::Open) => {
+                return Err(Rejected {
+                    retry_in: Duration::ZERO,
+                    reason: FORCED_OPEN_REASON,
+                    kind: RejectKind::Open,
+                })
+            }
+            // Never a probe: the automatic state underneath is left as it is.
+            Some(Forced::Closed) => return Ok(Permit::new(self, false)),
+            None => {}
+        }
         match *state {
             BreakerState::Closed { .. } => Ok(Permit::new(self, false)),
             BreakerState::Open {
@@ -709,8 +765,39 @@ impl Breaker {
         }
     }
 
+    /// The automatic state (underneath an operator's override, if any: see [`Self::forced`]).
     pub fn state(&self) -> BreakerState {
         self.lock_now().0.clone()
+    }
+
+    /// Holds the breaker open until [`Self::release`]: every request is rejected with
+    /// [`FORCED_OPEN_REASON`]. Requests already admitted finish, and their outcomes count
+    /// against the automatic state as usual.
+    pub fn force_open(&self) {
+        self.force(Some(Forced::Open));
+    }
+
+    /// Holds the breaker closed until [`Self::release`]: every request is admitted and no
+    /// outcome (of those or of requests admitted before) changes the automatic state.
+    pub fn force_closed(&self) {
+        self.force(Some(Forced::Closed));
+    }
+
+    /// Back to automatic: the state the breaker would be in now, had nobody forced it (less
+    /// the outcomes a forced-closed breaker ignored).
+    pub fn release(&self) {
+        self.force(None);
+    }
+
+    /// Sets or clears the override; the healthy flag follows when the lock is released.
+    pub fn force(&self, forced: Option<Forced>) {
+        let (mut state, _) = self.lock_now();
+        state.inner.forced = forced;
+    }
+
+    /// The operator's override, if any.
+    pub fn forced(&self) -> Option<Forced> {
+        self.lock().inner.forced
     }
 
     pub fn mode(&self) -> BreakerMode {
@@ -751,6 +838,7 @@ impl Breaker {
                 recovery_percent,
                 window_requests,
                 window_failures,
+                forced: state.inner.forced,
             };
         match *state {
             BreakerState::Closed {
@@ -786,6 +874,9 @@ impl Breaker {
             return;
         }
         let (mut state, now) = self.lock_now();
+        if state.inner.forced == Some(Forced::Closed) {
+            return;
+        }
         match *state {
             BreakerState::Closed { .. } => {
                 if self.config.mode == BreakerMode::ErrorRate {
@@ -823,6 +914,9 @@ impl Breaker {
         let max = Duration::from_millis(self.config.max_cooldown_ms.max(self.config.cooldown_ms));
         // Advanced first: a failure after the ramp's time is up counts against a closed breaker.
         let (mut state, now) = self.lock_now();
+        if state.inner.forced == Some(Forced::Closed) {
+            return;
+        }
         match *state {
             BreakerState::Closed {
                 consecutive_failures,
@@ -1431,6 +1525,7 @@ mod tests {
                 recovery_percent: Some(5),
                 window_requests: 0,
                 window_failures: 0,
+                forced: None,
             }
         );
         // The clock moves the ramp even without requests.
@@ -1448,6 +1543,7 @@ mod tests {
                 recovery_percent: None,
                 window_requests: 0,
                 window_failures: 0,
+                forced: None,
             }
         );
     }
@@ -1504,6 +1600,7 @@ mod tests {
                 recovery_percent: None,
                 window_requests: 19,
                 window_failures: 9,
+                forced: None,
             }
         );
         assert!(b.healthy.0.load(Ordering::Acquire));
@@ -1986,5 +2083,166 @@ mod transition_tests {
         tokio::time::advance(Duration::from_secs(1)).await;
         let _ = b.snapshot();
         assert_eq!(b.transitions(), [1, 1, 1, 1], "recovering, then closed");
+    }
+}
+
+#[cfg(test)]
+mod forced_tests {
+    use super::*;
+
+    fn config() -> BreakerConfig {
+        BreakerConfig {
+            failure_threshold: 3,
+            cooldown_ms: 1_000,
+            max_cooldown_ms: 2_500,
+            jitter: 0.0,
+            recovery_stage_ms: 10_000,
+            recovery_percent: RecoveryPercents::DEFAULT,
+            ..BreakerConfig::default()
+        }
+    }
+
+    fn healthy(b: &Breaker) -> bool {
+        b.healthy.0.load(Ordering::Acquire)
+    }
+
+    fn fail(b: &Arc<Breaker>) {
+        b.acquire().expect("admitted").failure("server_error");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn forced_open_rejects_with_its_reason_and_lowers_the_flag() {
+        let b = Breaker::new(config());
+        assert!(healthy(&b));
+        b.force_open();
+        assert!(!healthy(&b), "the flag must not admit past the override");
+        for _ in 0..3 {
+            let r = b.acquire().unwrap_err();
+            assert_eq!(r.reason, FORCED_OPEN_REASON);
+            assert_eq!(r.kind, RejectKind::Open);
+            assert_eq!(r.retry_in, Duration::ZERO);
+        }
+        assert_eq!(
+            b.acquire_past_ramp().unwrap_err().reason,
+            FORCED_OPEN_REASON
+        );
+        let s = b.snapshot();
+        assert_eq!((s.state, s.forced), ("closed", Some(Forced::Open)));
+        assert_eq!(b.forced(), Some(Forced::Open));
+        assert_eq!(b.transitions(), [0, 0, 0, 0], "forcing is no transition");
+        b.release();
+        assert!(healthy(&b), "released: the fast path is back");
+        assert_eq!(b.forced(), None);
+        b.acquire().expect("closed again").success();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_permit_from_before_forced_open_still_counts() {
+        let b = Breaker::new(config());
+        fail(&b);
+        fail(&b);
+        let late = b.acquire().unwrap();
+        b.force_open();
+        late.failure("timeout");
+        b.release();
+        assert!(
+            matches!(b.state(), BreakerState::Open { .. }),
+            "the third failure opened the automatic state"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn forced_closed_admits_and_failures_do_not_open_it() {
+        let b = Breaker::new(config());
+        b.force_closed();
+        assert!(!healthy(&b));
+        for _ in 0..10 {
+            let p = b.acquire().expect("forced closed admits");
+            assert!(!p.is_probe());
+            p.failure("server_error");
+        }
+        assert_eq!(
+            b.state(),
+            BreakerState::Closed {
+                consecutive_failures: 0
+            }
+        );
+        assert_eq!(b.snapshot().forced, Some(Forced::Closed));
+        b.release();
+        assert!(healthy(&b));
+        // Automatic again: three failures open it.
+        for _ in 0..3 {
+            fail(&b);
+        }
+        assert!(b.acquire().is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn forced_closed_over_an_open_breaker_admits_and_release_resumes_the_cool_down() {
+        let b = Breaker::new(config());
+        for _ in 0..3 {
+            fail(&b);
+        }
+        b.force_closed();
+        b.acquire()
+            .expect("admitted though open")
+            .failure("server_error");
+        b.acquire().expect("admitted").success();
+        assert!(!healthy(&b));
+        b.release();
+        assert!(!healthy(&b), "open underneath: the flag stays down");
+        assert_eq!(b.acquire().unwrap_err().kind, RejectKind::Open);
+        tokio::time::advance(Duration::from_millis(1_000)).await;
+        let probe = b.acquire().expect("the cool-down ran on while forced");
+        assert!(probe.is_probe());
+        probe.success();
+        assert_eq!(b.snapshot().state, "recovering");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn release_returns_to_the_state_the_clock_moved_on_to() {
+        let b = Breaker::new(config());
+        for _ in 0..3 {
+            fail(&b);
+        }
+        tokio::time::advance(Duration::from_millis(1_000)).await;
+        b.acquire().expect("probe").success();
+        assert_eq!(b.snapshot().state, "recovering");
+        b.force_open();
+        // The ramp ends while forced open.
+        tokio::time::advance(Duration::from_secs(30)).await;
+        assert!(b.acquire().is_err());
+        assert_eq!(b.snapshot().state, "closed", "the automatic state moved on");
+        b.release();
+        assert!(healthy(&b), "closed with no failures: the fast path again");
+        assert!(b.acquire().is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn forced_states_lower_the_flag_in_error_rate_mode_too() {
+        let b = Breaker::new(BreakerConfig {
+            mode: BreakerMode::ErrorRate,
+            min_requests: 2,
+            ..config()
+        });
+        fail(&b);
+        assert!(
+            healthy(&b),
+            "error_rate: closed with failures still admits by flag"
+        );
+        b.force_closed();
+        assert!(!healthy(&b));
+        for _ in 0..5 {
+            fail(&b);
+        }
+        assert_eq!(
+            b.snapshot().window_requests,
+            1,
+            "forced closed counted nothing"
+        );
+        b.force_open();
+        assert!(!healthy(&b));
+        b.release();
+        assert!(healthy(&b));
     }
 }

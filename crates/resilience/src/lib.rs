@@ -11,8 +11,9 @@ pub mod budget;
 pub mod deadline;
 
 pub use breaker::{
-    Breaker, BreakerConfig, BreakerMode, BreakerOverrides, BreakerSnapshot, BreakerState, Permit,
-    RecoveryPercents, RejectKind, Rejected, MAX_RECOVERY_STAGES, STATE_NAMES,
+    Breaker, BreakerConfig, BreakerMode, BreakerOverrides, BreakerSnapshot, BreakerState, Forced,
+    Permit, RecoveryPercents, RejectKind, Rejected, FORCED_OPEN_REASON, MAX_RECOVERY_STAGES,
+    STATE_NAMES,
 };
 pub use budget::RetryBudget;
 pub use deadline::{Deadlines, Expired, StreamTimeouts};

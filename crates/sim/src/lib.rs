@@ -111,7 +111,24 @@ pub struct LoggedRequest {
     pub fault: Option<Fault>,
     #[serde(skip)]
     pub body: Bytes,
+    /// The request's trace context headers (`traceparent`, `tracestate`), as sent: the only
+    /// header values kept.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<(String, String)>,
 }
+
+impl LoggedRequest {
+    /// The value of a kept header (see [`LoggedRequest::headers`]).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The only request headers a mock keeps the values of.
+pub(crate) const LOGGED_HEADERS: [&str; 2] = ["traceparent", "tracestate"];
 
 impl LoggedRequest {
     /// The body as JSON (Null if it was not JSON or bodies are not logged).

@@ -85,6 +85,13 @@ async fn handle(
     let had_api_key = ["authorization", "x-api-key", "x-goog-api-key"]
         .iter()
         .any(|h| req.headers().contains_key(*h));
+    let headers: Vec<(String, String)> = crate::LOGGED_HEADERS
+        .iter()
+        .filter_map(|h| {
+            let v = req.headers().get(*h)?.to_str().ok()?;
+            Some((h.to_string(), v.to_string()))
+        })
+        .collect();
     let body = match req.into_body().collect().await {
         Ok(b) => b.to_bytes(),
         Err(_) => return full(StatusCode::BAD_REQUEST, "text/plain", "unreadable body"),
@@ -119,6 +126,7 @@ async fn handle(
                 format!("{path}?{query}")
             },
             had_api_key,
+            headers,
             fault: fault.clone(),
             body: if state.config.log_bodies {
                 body.clone()

@@ -151,6 +151,18 @@ impl Harness {
         format!("{}{path}", self.gateway.url())
     }
 
+    /// `GET /health` as JSON.
+    pub async fn health(&self) -> Value {
+        self.client
+            .get(self.url("/health"))
+            .send()
+            .await
+            .expect("gateway answers")
+            .json()
+            .await
+            .expect("health is JSON")
+    }
+
     pub async fn post_raw(&self, body: impl Into<reqwest::Body>) -> reqwest::Response {
         self.client
             .post(self.url("/v1/chat/completions"))
