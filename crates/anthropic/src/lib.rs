@@ -42,7 +42,7 @@ use switchyard_core::{
     StreamEncoder, StreamMeta, StreamParser, Target, TranslateError, UpstreamError,
 };
 
-pub use request::{thinking_budget, DEFAULT_MAX_TOKENS};
+pub use request::{thinking_budget, DEFAULT_MAX_TOKENS, MAX_REQUEST_BYTES};
 pub use stream::{AnthropicStreamEncoder, AnthropicStreamParser};
 
 /// The `format` of the reasoning blocks Anthropic signs (OpenRouter's name for them). Blocks
@@ -100,6 +100,7 @@ impl Provider for Anthropic {
         let (body, warnings) = request::build_body(request, target.model, target.on_unsupported)?;
         let body = serde_json::to_vec(&body)
             .map_err(|e| TranslateError::Invalid(format!("cannot encode request: {e}")))?;
+        request::check_size(&body)?;
         Ok(NativeBody { body, warnings })
     }
 

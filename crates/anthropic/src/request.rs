@@ -18,13 +18,13 @@
 
 use serde_json::{Map, Value};
 use switchyard_core::{
-    ChatRequest, Content, ContentPart, ImageDetail, Message, ReasoningBlock, ReasoningEffort,
-    ResponseFormat, Role, ToolChoice, TranslateError, UnsupportedPolicy,
+    base64_decode, ChatRequest, Content, ContentPart, ImageDetail, Message, ReasoningBlock,
+    ReasoningEffort, ResponseFormat, Role, ToolChoice, TranslateError, UnsupportedPolicy,
 };
 
 use crate::wire::{
-    ImageSource, InputBlock, InputMessage, MessageContent, MessagesRequest, Metadata, SystemPrompt,
-    ToolDef, ToolResultContent, WireRole, WireToolChoice,
+    DocumentSource, ImageSource, InputBlock, InputMessage, MessageContent, MessagesRequest,
+    Metadata, SystemPrompt, ToolDef, ToolResultContent, WireRole, WireToolChoice,
 };
 use crate::{PROVIDER, REASONING_FORMAT};
 
@@ -45,6 +45,30 @@ pub const fn thinking_budget(effort: ReasoningEffort) -> Option<u32> {
 
 const MIN_THINKING_BUDGET: u32 = 1024;
 const IMAGE_MEDIA_TYPES: [&str; 4] = ["image/jpeg", "image/png", "image/gif", "image/webp"];
+const PDF: &str = "application/pdf";
+const TEXT: &str = "text/plain";
+const MAX_TITLE_CHARS: usize = 500;
+const AUDIO: &str = "audio input";
+
+/// Anthropic's documented request size limit for the Messages API (32 MB; PDFs also have a
+/// 100-page limit, which only Anthropic can count). A larger body is refused before it is sent,
+/// so that failover can pick a target that takes it.
+pub const MAX_REQUEST_BYTES: usize = 32 * 1024 * 1024;
+
+/// [`MAX_REQUEST_BYTES`] checked on a built body. Not a field that can be dropped, so the
+/// route's `on_unsupported` does not apply.
+pub fn check_size(body: &[u8]) -> Result<(), TranslateError> {
+    if body.len() > MAX_REQUEST_BYTES {
+        return Err(TranslateError::Unsupported {
+            provider: PROVIDER,
+            feature: format!(
+                "requests over 32 MB (its Messages API limit; this one is {} bytes)",
+                body.len()
+            ),
+        });
+    }
+    Ok(())
+}
 
 /// Collects what was dropped under `UnsupportedPolicy::Drop`, or fails under `Reject`.
 struct Ctx {
@@ -230,6 +254,10 @@ fn build_system(
                         ContentPart::ImageUrl { .. } => {
                             ctx.unsupported("images in system messages")?
                         }
+                        ContentPart::File { .. } | ContentPart::FileId { .. } => {
+                            ctx.unsupported("files in system messages")?
+                        }
+                        ContentPart::InputAudio { .. } => ctx.unsupported(AUDIO)?,
                     }
                 }
             }
@@ -436,11 +464,80 @@ fn content_blocks(
                             blocks.push(InputBlock::Image { source });
                         }
                     }
+                    ContentPart::File {
+                        data,
+                        media_type,
+                        filename,
+                    } => {
+                        if !images_allowed {
+                            ctx.unsupported("files in assistant messages")?;
+                            continue;
+                        }
+                        if let Some(block) =
+                            document(data, media_type.as_deref(), filename.as_deref(), ctx)?
+                        {
+                            blocks.push(block);
+                        }
+                    }
+                    ContentPart::FileId { .. } => ctx.unsupported(
+                        "OpenAI file ids (`file_id`; send the file inline as `file_data`)",
+                    )?,
+                    ContentPart::InputAudio { .. } => ctx.unsupported(AUDIO)?,
                 }
             }
         }
     }
     Ok(blocks)
+}
+
+/// A file as a `document` block: PDFs as base64, plain text as its text (Anthropic's
+/// `PlainTextSource` takes the text itself). Other types have no document source.
+fn document(
+    data: &str,
+    media_type: Option<&str>,
+    filename: Option<&str>,
+    ctx: &mut Ctx,
+) -> Result<Option<InputBlock>, TranslateError> {
+    let source = match ContentPart::file_media_type(media_type, filename) {
+        Some(PDF) => DocumentSource::Base64 {
+            media_type: PDF.into(),
+            data: data.to_string(),
+        },
+        Some(TEXT) => {
+            let Some(text) = base64_decode(data).and_then(|b| String::from_utf8(b).ok()) else {
+                return Err(TranslateError::Invalid(
+                    "a text/plain file must be base64-encoded UTF-8".into(),
+                ));
+            };
+            DocumentSource::Text {
+                media_type: TEXT.into(),
+                data: text,
+            }
+        }
+        Some(other) => {
+            ctx.unsupported(format!(
+                "files of type {other} (documents must be application/pdf or text/plain)"
+            ))?;
+            return Ok(None);
+        }
+        None => {
+            ctx.unsupported(
+                "files of unknown type (no MIME type in `file_data`, no known extension)",
+            )?;
+            return Ok(None);
+        }
+    };
+    let title = match filename {
+        Some(name) if (1..=MAX_TITLE_CHARS).contains(&name.chars().count()) => {
+            Some(name.to_string())
+        }
+        Some(_) => {
+            ctx.bookkeeping("a filename (document titles are 1 to 500 characters)");
+            None
+        }
+        None => None,
+    };
+    Ok(Some(InputBlock::Document { source, title }))
 }
 
 fn image_source(url: &str, ctx: &mut Ctx) -> Result<Option<ImageSource>, TranslateError> {

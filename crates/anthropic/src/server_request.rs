@@ -5,15 +5,15 @@
 
 use serde_json::Value;
 use switchyard_core::{
-    ChatRequest, Content, ContentPart, ErrorClass, Message, ReasoningEffort, ResponseFormat, Role,
-    Tool, ToolCall, ToolChoice, UpstreamError,
+    base64_encode, ChatRequest, Content, ContentPart, ErrorClass, Message, ReasoningEffort,
+    ResponseFormat, Role, Tool, ToolCall, ToolChoice, UpstreamError,
 };
 
 use crate::request::thinking_budget;
 use crate::response::{redacted_block, thinking_block};
 use crate::wire::{
-    ImageSource, InputBlock, MessageContent, MessagesRequest, SystemPrompt, ToolResultContent,
-    WireRole, WireToolChoice,
+    DocumentSource, ImageSource, InputBlock, MessageContent, MessagesRequest, SystemPrompt,
+    ToolResultContent, WireRole, WireToolChoice,
 };
 
 fn invalid(message: impl Into<String>) -> UpstreamError {
@@ -232,6 +232,19 @@ fn part(block: InputBlock) -> Option<ContentPart> {
             }),
             ImageSource::Url { url } => Some(ContentPart::ImageUrl { url, detail: None }),
             ImageSource::Unknown => None,
+        },
+        InputBlock::Document { source, title } => match source {
+            DocumentSource::Base64 { media_type, data } => Some(ContentPart::File {
+                data,
+                media_type: Some(media_type),
+                filename: title,
+            }),
+            DocumentSource::Text { media_type, data } => Some(ContentPart::File {
+                data: base64_encode(data.as_bytes()),
+                media_type: Some(media_type),
+                filename: title,
+            }),
+            DocumentSource::Unknown => None,
         },
         _ => None,
     }

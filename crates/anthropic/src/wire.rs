@@ -81,6 +81,12 @@ pub(crate) enum InputBlock {
     Image {
         source: ImageSource,
     },
+    Document {
+        source: DocumentSource,
+        /// 1 to 500 characters; we carry the file's name in it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        title: Option<String>,
+    },
     ToolUse {
         id: String,
         name: String,
@@ -100,7 +106,7 @@ pub(crate) enum InputBlock {
     RedactedThinking {
         data: String,
     },
-    /// Documents, search results, server-tool blocks, ...: not in the canonical model.
+    /// Search results, server-tool blocks, ...: not in the canonical model.
     #[serde(other)]
     Unknown,
 }
@@ -110,6 +116,24 @@ pub(crate) enum InputBlock {
 pub(crate) enum ToolResultContent {
     Text(String),
     Blocks(Vec<InputBlock>),
+}
+
+/// A `document` block's source: base64 PDF (`Base64PDFSource`) or plain text
+/// (`PlainTextSource`, the text itself, not base64).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub(crate) enum DocumentSource {
+    Base64 {
+        media_type: String,
+        data: String,
+    },
+    Text {
+        media_type: String,
+        data: String,
+    },
+    /// `url`, `content` and `file` sources: not in the canonical model.
+    #[serde(other)]
+    Unknown,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

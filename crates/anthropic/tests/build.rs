@@ -399,3 +399,118 @@ fn reasoning_in_history_is_not_sent_back() {
         json!({"role": "assistant", "content": "answer"})
     );
 }
+
+fn with_parts(parts: Vec<ContentPart>) -> ChatRequest {
+    let mut req = hello();
+    req.messages[0].content = Some(Content::Parts(parts));
+    req
+}
+
+fn pdf(data: &str) -> ContentPart {
+    ContentPart::File {
+        data: data.into(),
+        media_type: Some("application/pdf".into()),
+        filename: Some("a.pdf".into()),
+    }
+}
+
+#[test]
+fn files_become_documents_and_audio_is_unsupported() {
+    let req = with_parts(vec![
+        pdf("JVBERi0="),
+        ContentPart::File {
+            data: "aGk=".into(),
+            media_type: None,
+            filename: Some("notes.TXT".into()),
+        },
+    ]);
+    let b = body(&req);
+    assert_eq!(
+        b["messages"][0]["content"],
+        json!([
+            {"type": "document", "title": "a.pdf",
+             "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0="}},
+            {"type": "document", "title": "notes.TXT",
+             "source": {"type": "text", "media_type": "text/plain", "data": "hi"}},
+        ])
+    );
+
+    let audio = ContentPart::InputAudio {
+        data: "UklGRg==".into(),
+        format: switchyard_core::AudioFormat::Wav,
+    };
+    assert!(unsupported(&with_parts(vec![audio.clone()])).contains("audio"));
+    let file_id = ContentPart::FileId {
+        file_id: "file-1".into(),
+        filename: None,
+    };
+    assert!(unsupported(&with_parts(vec![file_id.clone()])).contains("file_id"));
+    let docx = ContentPart::File {
+        data: "UEs=".into(),
+        media_type: Some(
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document".into(),
+        ),
+        filename: None,
+    };
+    assert!(unsupported(&with_parts(vec![docx.clone()])).contains("wordprocessingml"));
+    let unnamed = ContentPart::File {
+        data: "UEs=".into(),
+        media_type: None,
+        filename: Some("x".into()),
+    };
+    assert!(unsupported(&with_parts(vec![unnamed])).contains("unknown type"));
+    let bad_text = ContentPart::File {
+        data: "/w==".into(),
+        media_type: Some("text/plain".into()),
+        filename: None,
+    };
+    assert!(invalid(&with_parts(vec![bad_text])).contains("UTF-8"));
+
+    // `drop`: each goes with a warning, the text stays.
+    let req = with_parts(vec![
+        ContentPart::Text { text: "t".into() },
+        audio,
+        file_id,
+        docx,
+    ]);
+    let (up, b) = build_with(&req, UnsupportedPolicy::Drop).expect("builds");
+    assert_eq!(up.warnings.len(), 3, "{:?}", up.warnings);
+    assert_eq!(
+        b["messages"][0]["content"],
+        json!([{"type": "text", "text": "t"}])
+    );
+
+    // Files only in user turns.
+    let mut req = hello();
+    let mut m = Message::text(Role::Assistant, "");
+    m.content = Some(Content::Parts(vec![pdf("JVBERi0=")]));
+    req.messages.push(m);
+    req.messages.push(Message::text(Role::User, "again"));
+    assert!(unsupported(&req).contains("assistant"));
+    let mut req = hello();
+    let mut m = Message::text(Role::System, "");
+    m.content = Some(Content::Parts(vec![pdf("JVBERi0=")]));
+    req.messages.insert(0, m);
+    assert!(unsupported(&req).contains("system"));
+}
+
+#[test]
+fn a_request_over_32_mb_is_unsupported_whatever_the_policy() {
+    let big = "A".repeat(switchyard_anthropic::MAX_REQUEST_BYTES);
+    let req = with_parts(vec![pdf(&big)]);
+    for policy in [UnsupportedPolicy::Reject, UnsupportedPolicy::Drop] {
+        match build_with(&req, policy) {
+            Err(TranslateError::Unsupported { provider, feature }) => {
+                assert_eq!(provider, "anthropic");
+                assert!(feature.contains("32 MB"), "{feature}");
+            }
+            other => panic!(
+                "expected Unsupported, got {:?}",
+                other.map(|(u, _)| u.warnings)
+            ),
+        }
+    }
+    // Just under the limit, it goes.
+    let req = with_parts(vec![pdf(&"A".repeat(4096))]);
+    assert!(build(&req).is_ok());
+}

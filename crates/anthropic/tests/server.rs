@@ -30,7 +30,7 @@ fn bad_requests_are_invalid_request_with_a_path() {
     .unwrap_err();
     assert!(e.message.contains("messages[0]"), "{}", e.message);
 
-    let e = parse(json!({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": [{"type": "document", "source": {}}]}]}))
+    let e = parse(json!({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": [{"type": "document", "source": {"type": "url", "url": "https://example.com/a.pdf"}}]}]}))
         .unwrap_err();
     assert!(
         e.message.contains("messages[0].content[0]"),

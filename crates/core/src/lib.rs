@@ -21,8 +21,9 @@ pub use provider::{
     StreamParser, Target, UpstreamRequest, WireFormat,
 };
 pub use request::{
-    ChatRequest, Content, ContentPart, ImageDetail, Message, ReasoningBlock, ReasoningEffort,
-    ResponseFormat, Role, Tool, ToolCall, ToolChoice,
+    base64_decode, base64_decoded_len, base64_encode, AudioFormat, ChatRequest, Content,
+    ContentPart, ImageDetail, Message, ReasoningBlock, ReasoningEffort, ResponseFormat, Role, Tool,
+    ToolCall, ToolChoice,
 };
 pub use response::{AssistantMessage, ChatResponse, Choice, FinishReason, NativeJson, Usage};
 pub use safety::{HarmCategory, SafetyPolicy, SafetySetting, SafetyThreshold, UnsupportedPolicy};

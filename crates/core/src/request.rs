@@ -156,7 +156,7 @@ impl Message {
         }
     }
 
-    /// The text of this message, with text parts joined; images are left out.
+    /// The text of this message, with text parts joined; images, files and audio are left out.
     pub fn text_content(&self) -> String {
         match &self.content {
             None => String::new(),
@@ -193,6 +193,148 @@ pub enum ContentPart {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         detail: Option<ImageDetail>,
     },
+    /// A file sent inline (OpenAI `file` with `file_data`, Anthropic `document`, Gemini
+    /// `inlineData`).
+    File {
+        /// Base64, without a `data:` prefix.
+        data: String,
+        /// The MIME type, from the `data:` URL the client sent. `None` when it sent bare
+        /// base64; providers then go by the filename's extension ([`ContentPart::file_media_type`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        media_type: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        filename: Option<String>,
+    },
+    /// A file uploaded to OpenAI beforehand (`file_id`). Only OpenAI targets can read it.
+    FileId {
+        file_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        filename: Option<String>,
+    },
+    /// Audio input (OpenAI `input_audio`): base64 `data` in `format`.
+    InputAudio {
+        data: String,
+        format: AudioFormat,
+    },
+}
+
+impl ContentPart {
+    /// An inline file's MIME type: the one it came with, else one known from its filename's
+    /// extension (`.pdf`, `.txt`, ...), else `None`.
+    pub fn file_media_type<'a>(
+        media_type: Option<&'a str>,
+        filename: Option<&str>,
+    ) -> Option<&'a str> {
+        if let Some(m) = media_type {
+            return Some(m);
+        }
+        let ext = filename?.rsplit_once('.')?.1.to_ascii_lowercase();
+        Some(match ext.as_str() {
+            "pdf" => "application/pdf",
+            "txt" => "text/plain",
+            "md" => "text/markdown",
+            "csv" => "text/csv",
+            "html" | "htm" => "text/html",
+            "json" => "application/json",
+            "wav" => "audio/wav",
+            "mp3" => "audio/mp3",
+            "png" => "image/png",
+            "jpg" | "jpeg" => "image/jpeg",
+            "gif" => "image/gif",
+            "webp" => "image/webp",
+            _ => return None,
+        })
+    }
+}
+
+/// Audio input formats (OpenAI's `input_audio.format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AudioFormat {
+    Wav,
+    Mp3,
+}
+
+impl AudioFormat {
+    /// OpenAI's name for it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AudioFormat::Wav => "wav",
+            AudioFormat::Mp3 => "mp3",
+        }
+    }
+
+    /// The MIME type Gemini documents for it (`audio/wav`, `audio/mp3`).
+    pub const fn mime_type(self) -> &'static str {
+        match self {
+            AudioFormat::Wav => "audio/wav",
+            AudioFormat::Mp3 => "audio/mp3",
+        }
+    }
+
+    /// The format of an audio MIME type (`audio/mpeg` and `audio/x-wav` included).
+    pub fn from_mime_type(mime: &str) -> Option<AudioFormat> {
+        match mime {
+            "audio/wav" | "audio/x-wav" | "audio/wave" => Some(AudioFormat::Wav),
+            "audio/mp3" | "audio/mpeg" => Some(AudioFormat::Mp3),
+            _ => None,
+        }
+    }
+}
+
+/// `bytes` in standard base64 with padding.
+pub fn base64_encode(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (k, &b)| n | (b as u32) << (16 - 8 * k));
+        for k in 0..4 {
+            if k <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * k) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Standard base64 (`+/`, padding optional) decoded, or `None` when it is not base64.
+pub fn base64_decode(data: &str) -> Option<Vec<u8>> {
+    fn value(b: u8) -> Option<u32> {
+        Some(match b {
+            b'A'..=b'Z' => b - b'A',
+            b'a'..=b'z' => b - b'a' + 26,
+            b'0'..=b'9' => b - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    }
+    let trimmed = data.trim_end_matches('=');
+    if data.len() - trimmed.len() > 2 || trimmed.len() % 4 == 1 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(trimmed.len() / 4 * 3 + 2);
+    for chunk in trimmed.as_bytes().chunks(4) {
+        let mut n = 0u32;
+        for (k, &b) in chunk.iter().enumerate() {
+            n |= value(b)? << (18 - 6 * k);
+        }
+        let bytes = n.to_be_bytes();
+        out.extend_from_slice(&bytes[1..chunk.len()]);
+    }
+    Some(out)
+}
+
+/// How many bytes a base64 text decodes to (padding and a malformed tail are not checked):
+/// what a provider's size limit counts.
+pub fn base64_decoded_len(data: &str) -> usize {
+    let trimmed = data.trim_end_matches('=');
+    trimmed.len() / 4 * 3 + (trimmed.len() % 4).saturating_sub(1)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -261,4 +403,34 @@ pub enum ReasoningEffort {
     Low,
     Medium,
     High,
+}
+
+#[cfg(test)]
+mod base64_tests {
+    use super::*;
+
+    #[test]
+    fn decodes_standard_base64_and_counts_its_bytes() {
+        for (b64, plain) in [
+            ("", ""),
+            ("aA==", "h"),
+            ("aGk=", "hi"),
+            ("aGk", "hi"),
+            ("aGVsbG8gd29ybGQ=", "hello world"),
+            ("JVBERi0xLjQK", "%PDF-1.4\n"),
+        ] {
+            assert_eq!(
+                base64_decode(b64).as_deref(),
+                Some(plain.as_bytes()),
+                "{b64}"
+            );
+            assert_eq!(base64_decoded_len(b64), plain.len(), "{b64}");
+            if b64.len() % 4 == 0 {
+                assert_eq!(base64_encode(plain.as_bytes()), b64);
+            }
+        }
+        for bad in ["a", "a===", "a*b=", "aGk=x"] {
+            assert_eq!(base64_decode(bad), None, "{bad}");
+        }
+    }
 }

@@ -7,13 +7,15 @@
 //! | any other effort | `thinking: {"type": "enabled"}`; DeepSeek has no effort levels, so `minimal`/`low`/`medium` add a warning (`high` is its default) |
 //! | `response_format: json_schema` | unsupported; with `drop`, sent as `json_object` + warning |
 //! | `n > 1`, `seed` | unsupported (not DeepSeek parameters) |
+//! | `file` and `input_audio` content parts | unsupported (DeepSeek documents text content only) |
 //! | assistant `reasoning` | sent back as `reasoning_content` only on assistant turns with tool calls after the last user turn (thinking-mode tool loops need it: DeepSeek answers 400 "Missing `reasoning_content` field" otherwise); elsewhere dropped without warning, because DeepSeek ignores (older `deepseek-reasoner`: rejects) it there — api-docs.deepseek.com/guides/thinking_mode |
 //! | assistant `reasoning_blocks` (signed reasoning from Anthropic) | never sent: DeepSeek takes reasoning back as `reasoning_content` text only, and OpenAI's builder writes no `reasoning_details` |
 //! | `temperature`, `top_p`, penalties on the reasoner | sent: DeepSeek ignores them, it does not reject them |
 
 use serde_json::{json, Map, Value};
 use switchyard_core::{
-    ChatRequest, ReasoningEffort, ResponseFormat, Role, TranslateError, UnsupportedPolicy,
+    ChatRequest, ContentPart, ReasoningEffort, ResponseFormat, Role, TranslateError,
+    UnsupportedPolicy,
 };
 use switchyard_openai::request as oa;
 
@@ -63,6 +65,10 @@ pub fn to_native(
         )?;
         m.insert("response_format".into(), json!({"type": "json_object"}));
     }
+    // DeepSeek's chat API documents text content only.
+    oa::remove_parts(&mut m, request, files_and_audio, |feature| {
+        unsupported(policy, feature, warnings)
+    })?;
     let last_user = request.messages.iter().rposition(|m| m.role == Role::User);
     if let Some(Value::Array(messages)) = m.get_mut("messages") {
         for (i, (v, msg)) in messages.iter_mut().zip(&request.messages).enumerate() {
@@ -73,6 +79,17 @@ pub fn to_native(
         }
     }
     Ok(m)
+}
+
+/// Files and audio: DeepSeek documents no such content parts.
+fn files_and_audio(p: &ContentPart) -> Option<&'static str> {
+    match p {
+        ContentPart::File { .. } | ContentPart::FileId { .. } => {
+            Some("files (`file` content parts)")
+        }
+        ContentPart::InputAudio { .. } => Some("audio input (`input_audio` content parts)"),
+        ContentPart::Text { .. } | ContentPart::ImageUrl { .. } => None,
+    }
 }
 
 fn unsupported(

@@ -51,6 +51,7 @@ use switchyard_core::{
     StreamEncoder, StreamMeta, StreamParser, Target, TranslateError, UpstreamError,
 };
 
+pub use request::MAX_REQUEST_BYTES;
 pub use server_response::GeminiStreamEncoder;
 pub use stream::GeminiStreamParser;
 

@@ -80,6 +80,16 @@ pub(crate) fn build_body_bytes(
     let body = build_body(request, target.on_unsupported, &mut warnings)?;
     let body = serde_json::to_vec(&body)
         .map_err(|e| TranslateError::Invalid(format!("cannot serialize request: {e}")))?;
+    // Not a field that can be dropped, so the route's `on_unsupported` does not apply.
+    if body.len() > MAX_REQUEST_BYTES {
+        return Err(TranslateError::Unsupported {
+            provider: PROVIDER,
+            feature: format!(
+                "requests over 20 MB (its inline data limit; this one is {} bytes)",
+                body.len()
+            ),
+        });
+    }
     Ok(NativeBody { body, warnings })
 }
 
@@ -319,7 +329,7 @@ fn system_instruction(
         }
         if let Some(CanonContent::Parts(ps)) = &m.content {
             if ps.iter().any(|p| !matches!(p, ContentPart::Text { .. })) {
-                gaps.unsupported("images in a system message")?;
+                gaps.unsupported("images, files or audio in a system message")?;
             }
         }
         parts.push(Part::text(m.text_content()));
@@ -344,6 +354,11 @@ fn contents(req: &ChatRequest, gaps: &mut Gaps<'_>) -> Result<Vec<Content>, Tran
             Role::Assistant => {
                 for c in &m.tool_calls {
                     call_names.insert(c.id.as_str(), c.name.as_str());
+                }
+                if let Some(CanonContent::Parts(ps)) = &m.content {
+                    if ps.iter().any(|p| !matches!(p, ContentPart::Text { .. })) {
+                        gaps.unsupported("images, files or audio in an assistant message")?;
+                    }
                 }
                 ("model", assistant_parts(m)?)
             }
@@ -381,12 +396,72 @@ fn user_parts(
                         }
                         parts.push(image_part(url)?);
                     }
+                    ContentPart::File {
+                        data,
+                        media_type,
+                        filename,
+                    } => match ContentPart::file_media_type(media_type.as_deref(), filename.as_deref()) {
+                        Some(mime) if inline_file_type(mime) => {
+                            if !is_base64(data) {
+                                return Err(TranslateError::Invalid(
+                                    "a file's `file_data` is not base64".into(),
+                                ));
+                            }
+                            // Gemini's Blob has no name: the filename goes no further.
+                            parts.push(inline(mime, data));
+                        }
+                        Some(other) => gaps.unsupported(format!("files of type {other}"))?,
+                        None => gaps.unsupported(
+                            "files of unknown type (no MIME type in `file_data`, no known extension)",
+                        )?,
+                    },
+                    ContentPart::FileId { .. } => gaps.unsupported(
+                        "OpenAI file ids (`file_id`; send the file inline as `file_data`)",
+                    )?,
+                    ContentPart::InputAudio { data, format } => {
+                        if !is_base64(data) {
+                            return Err(TranslateError::Invalid(
+                                "`input_audio.data` is not base64".into(),
+                            ));
+                        }
+                        parts.push(inline(format.mime_type(), data));
+                    }
                 }
             }
             Ok(parts)
         }
     }
 }
+
+fn inline(mime: &str, data: &str) -> Part {
+    Part {
+        inline_data: Some(Blob {
+            mime_type: mime.into(),
+            data: data.into(),
+        }),
+        ..Part::default()
+    }
+}
+
+/// The file types Gemini documents for inline data: PDF, text and code, images, audio, video.
+fn inline_file_type(mime: &str) -> bool {
+    let (kind, _) = mime.split_once('/').unwrap_or((mime, ""));
+    matches!(kind, "text" | "image" | "audio" | "video")
+        || matches!(
+            mime,
+            "application/pdf"
+                | "application/json"
+                | "application/rtf"
+                | "application/x-javascript"
+                | "application/x-python-code"
+                | "application/x-typescript"
+        )
+}
+
+/// Gemini's documented limit on a request with inline data (20 MB; larger files go through
+/// its Files API, which we do not use). A larger body is refused before it is sent, so that
+/// failover can pick a target that takes it.
+pub const MAX_REQUEST_BYTES: usize = 20 * 1024 * 1024;
 
 /// `data:` URLs become `inlineData`; other URLs `fileData`, which Gemini fetches itself
 /// (Files API URIs, and public or signed HTTPS URLs). The MIME type is guessed from the

@@ -3,15 +3,15 @@
 
 use serde_json::{Map, Value};
 use switchyard_core::{
-    ChatRequest, Content as CanonContent, ContentPart, ErrorClass, Message, ReasoningEffort,
-    ResponseFormat, Role, SafetyPolicy, SafetySetting as CanonSafety, SafetyThreshold, Tool,
-    ToolCall, ToolChoice, UpstreamError,
+    AudioFormat, ChatRequest, Content as CanonContent, ContentPart, ErrorClass, Message,
+    ReasoningEffort, ResponseFormat, Role, SafetyPolicy, SafetySetting as CanonSafety,
+    SafetyThreshold, Tool, ToolCall, ToolChoice, UpstreamError,
 };
 
 use crate::request::thinking_config;
 use crate::wire::{
-    Content, FunctionCallingMode, GenerateContentRequest, GenerationConfig, HarmBlockThreshold,
-    HarmCategory, Part,
+    Blob, Content, FunctionCallingMode, GenerateContentRequest, GenerationConfig,
+    HarmBlockThreshold, HarmCategory, Part,
 };
 
 fn invalid(msg: impl Into<String>) -> UpstreamError {
@@ -113,6 +113,30 @@ fn messages(contents: &[Content], out: &mut Vec<Message>) -> Result<(), Upstream
     Ok(())
 }
 
+/// Images stay data URLs, as before there were files; audio in a format OpenAI names becomes
+/// `input_audio` (only under the MIME type we write, so the request rebuilds to the same
+/// bytes); anything else is a file.
+fn inline_part(blob: &Blob) -> ContentPart {
+    let mime = blob.mime_type.as_str();
+    if mime.starts_with("image/") {
+        return ContentPart::ImageUrl {
+            url: format!("data:{mime};base64,{}", blob.data),
+            detail: None,
+        };
+    }
+    match AudioFormat::from_mime_type(mime).filter(|f| f.mime_type() == mime) {
+        Some(format) => ContentPart::InputAudio {
+            data: blob.data.clone(),
+            format,
+        },
+        None => ContentPart::File {
+            data: blob.data.clone(),
+            media_type: Some(mime.to_string()),
+            filename: None,
+        },
+    }
+}
+
 fn user_turn(
     parts: &[Part],
     pending: &mut Vec<Pending>,
@@ -136,10 +160,7 @@ fn user_turn(
         if let Some(text) = &p.text {
             run.push(ContentPart::Text { text: text.clone() });
         } else if let Some(blob) = &p.inline_data {
-            run.push(ContentPart::ImageUrl {
-                url: format!("data:{};base64,{}", blob.mime_type, blob.data),
-                detail: None,
-            });
+            run.push(inline_part(blob));
         } else if let Some(file) = &p.file_data {
             run.push(ContentPart::ImageUrl {
                 url: file.file_uri.clone(),

@@ -595,3 +595,122 @@ fn encode_response_keeps_other_providers_reasons_out() {
         assert_valid_gemini(RESP, &v);
     }
 }
+
+fn with_parts(parts: Vec<ContentPart>) -> ChatRequest {
+    let mut req = user("");
+    req.messages[0].content = Some(Content::Parts(parts));
+    req
+}
+
+#[test]
+fn files_and_audio_go_inline_and_file_ids_do_not() {
+    use switchyard_core::AudioFormat;
+    let b = body_of(&with_parts(vec![
+        ContentPart::File {
+            data: "JVBERi0=".into(),
+            media_type: None,
+            filename: Some("a.pdf".into()),
+        },
+        ContentPart::InputAudio {
+            data: "SUQz".into(),
+            format: AudioFormat::Mp3,
+        },
+    ]));
+    assert_eq!(
+        b["contents"][0]["parts"],
+        json!([
+            {"inlineData": {"mimeType": "application/pdf", "data": "JVBERi0="}},
+            {"inlineData": {"mimeType": "audio/mp3", "data": "SUQz"}},
+        ])
+    );
+    let file_id = ContentPart::FileId {
+        file_id: "file-1".into(),
+        filename: None,
+    };
+    let docx = ContentPart::File {
+        data: "UEs=".into(),
+        media_type: Some("application/msword".into()),
+        filename: None,
+    };
+    for (part, says) in [(file_id, "file_id"), (docx, "application/msword")] {
+        match Gemini.build_request(&with_parts(vec![part.clone()]), &target("gemini-2.5-flash")) {
+            Err(TranslateError::Unsupported { feature, .. }) => {
+                assert!(feature.contains(says), "{feature}")
+            }
+            other => panic!("expected Unsupported, got {:?}", other.map(|u| u.warnings)),
+        }
+        let mut req = with_parts(vec![ContentPart::Text { text: "t".into() }, part]);
+        req.messages[0].role = Role::User;
+        let up = Gemini.build_request(&req, &drop_target()).unwrap();
+        assert_eq!(up.warnings.len(), 1, "{:?}", up.warnings);
+    }
+    // Not in assistant turns (before this, images there were dropped without a word).
+    let mut req = user("q");
+    let mut m = Message::text(Role::Assistant, "");
+    m.content = Some(Content::Parts(vec![ContentPart::InputAudio {
+        data: "SUQz".into(),
+        format: AudioFormat::Mp3,
+    }]));
+    req.messages.push(m);
+    req.messages.push(Message::text(Role::User, "again"));
+    assert!(matches!(
+        Gemini.build_request(&req, &target("gemini-2.5-flash")),
+        Err(TranslateError::Unsupported { .. })
+    ));
+}
+
+#[test]
+fn a_request_over_20_mb_is_unsupported_whatever_the_policy() {
+    let req = with_parts(vec![ContentPart::File {
+        data: "A".repeat(switchyard_gemini::MAX_REQUEST_BYTES),
+        media_type: Some("application/pdf".into()),
+        filename: None,
+    }]);
+    for t in [target("gemini-2.5-flash"), drop_target()] {
+        match Gemini.build_request(&req, &t) {
+            Err(TranslateError::Unsupported { provider, feature }) => {
+                assert_eq!(provider, "gemini");
+                assert!(feature.contains("20 MB"), "{feature}");
+            }
+            other => panic!("expected Unsupported, got {:?}", other.map(|u| u.warnings)),
+        }
+    }
+}
+
+#[test]
+fn server_reads_inline_files_and_audio_back() {
+    use switchyard_core::AudioFormat;
+    let native = json!({"contents": [{"role": "user", "parts": [
+        {"inlineData": {"mimeType": "application/pdf", "data": "JVBERi0="}},
+        {"inlineData": {"mimeType": "audio/wav", "data": "UklGRg=="}},
+        {"inlineData": {"mimeType": "audio/mpeg", "data": "SUQz"}},
+        {"inlineData": {"mimeType": "image/png", "data": "iVBO"}},
+    ]}]});
+    let req = GeminiServer
+        .parse_request(Some("gemini-2.5-flash"), native.to_string().as_bytes())
+        .unwrap();
+    assert_eq!(
+        req.messages[0].content,
+        Some(Content::Parts(vec![
+            ContentPart::File {
+                data: "JVBERi0=".into(),
+                media_type: Some("application/pdf".into()),
+                filename: None,
+            },
+            ContentPart::InputAudio {
+                data: "UklGRg==".into(),
+                format: AudioFormat::Wav,
+            },
+            // Not the MIME type we write for MP3: kept as a file, so it rebuilds the same.
+            ContentPart::File {
+                data: "SUQz".into(),
+                media_type: Some("audio/mpeg".into()),
+                filename: None,
+            },
+            ContentPart::ImageUrl {
+                url: "data:image/png;base64,iVBO".into(),
+                detail: None,
+            },
+        ]))
+    );
+}

@@ -19,9 +19,14 @@
 //! | `logprobs`, `top_logprobs`, `user`, `name` on non-tool turns | unsupported (reject / drop) |
 //! | assistant `reasoning` | not sent back (Mistral does not read it; no warning: it is model output) |
 //! | assistant `refusal` | becomes the content when there is none, else dropped |
+//! | `file` part, PDF | `document_url` chunk with the `data:` URL, `document_name` from the filename |
+//! | `file` part, other type or `file_id` | unsupported (Mistral's `file` chunk takes its own upload ids) |
+//! | `input_audio` part | `input_audio` chunk: the base64 string (Mistral takes no format) |
 
 use serde_json::{json, Map, Value};
-use switchyard_core::{ChatRequest, Role, TranslateError, UnsupportedPolicy};
+use switchyard_core::{ChatRequest, Content, ContentPart, Role, TranslateError, UnsupportedPolicy};
+
+const PDF: &str = "application/pdf";
 use switchyard_openai::request as oa;
 
 use crate::ids::tool_call_id;
@@ -105,6 +110,53 @@ pub fn to_native(
         if let Some(Value::Array(calls)) = o.get_mut("tool_calls") {
             for (call, c) in calls.iter_mut().zip(&msg.tool_calls) {
                 call["id"] = json!(tool_call_id(&c.id));
+            }
+        }
+        if let (Some(Content::Parts(parts)), Some(Value::Array(out))) =
+            (&msg.content, o.get_mut("content"))
+        {
+            for (j, p) in parts.iter().enumerate().rev() {
+                match p {
+                    ContentPart::Text { .. } | ContentPart::ImageUrl { .. } => {}
+                    ContentPart::File {
+                        data,
+                        media_type,
+                        filename,
+                    } => match ContentPart::file_media_type(
+                        media_type.as_deref(),
+                        filename.as_deref(),
+                    ) {
+                        Some(PDF) => {
+                            let mut chunk = Map::new();
+                            chunk.insert("type".into(), json!("document_url"));
+                            chunk.insert(
+                                "document_url".into(),
+                                json!(format!("data:{PDF};base64,{data}")),
+                            );
+                            if let Some(name) = filename {
+                                chunk.insert("document_name".into(), json!(name));
+                            }
+                            out[j] = Value::Object(chunk);
+                        }
+                        other => {
+                            gap(
+                                &format!(
+                                    "files of type {} (documents must be PDFs)",
+                                    other.unwrap_or("unknown")
+                                ),
+                                warnings,
+                            )?;
+                            out.remove(j);
+                        }
+                    },
+                    ContentPart::FileId { .. } => {
+                        gap("OpenAI file ids (`file_id`)", warnings)?;
+                        out.remove(j);
+                    }
+                    ContentPart::InputAudio { data, .. } => {
+                        out[j] = json!({"type": "input_audio", "input_audio": data});
+                    }
+                }
             }
         }
         if let Some(id) = &msg.tool_call_id {

@@ -5,7 +5,8 @@
 //! `required`, `safe_prompt: true` → a safety policy blocking the four harm categories at
 //! medium and above (the closest canonical reading of "inject a safety prompt"), object
 //! `arguments` → JSON text, thinking chunks in assistant turns → `reasoning_content`, string
-//! `image_url` → `{url}`. `prefix` is dropped: a final assistant turn is a prefix canonically.
+//! `image_url` → `{url}`, `document_url` → a `file` part, a string `input_audio` →
+//! `{data, format}`. `prefix` is dropped: a final assistant turn is a prefix canonically.
 //! Other Mistral keys (`prompt_mode`, `guardrails`, `prediction`, ...) land in `extra` and are
 //! sent back verbatim by the request builder.
 
@@ -96,6 +97,27 @@ fn rewrite_message(m: &mut Map<String, Value>) {
         for p in parts.iter_mut() {
             if let Some(url @ Value::String(_)) = p.get_mut("image_url") {
                 *url = json!({"url": url.take()});
+            }
+            // `document_url` (a data: URL) and `input_audio` (bare base64, no format) in
+            // OpenAI's shape. The format is read from the data: a RIFF header is WAV, anything
+            // else is taken for MP3, the only other format OpenAI names.
+            if p.get("type").and_then(Value::as_str) == Some("document_url") {
+                let mut file = serde_json::Map::new();
+                if let Some(url) = p.get("document_url") {
+                    file.insert("file_data".into(), url.clone());
+                }
+                if let Some(name @ Value::String(_)) = p.get("document_name") {
+                    file.insert("filename".into(), name.clone());
+                }
+                *p = json!({"type": "file", "file": file});
+            } else if let Some(Value::String(data)) = p.get("input_audio") {
+                let format = if data.starts_with("UklGR") {
+                    "wav"
+                } else {
+                    "mp3"
+                };
+                *p =
+                    json!({"type": "input_audio", "input_audio": {"data": data, "format": format}});
             }
         }
     }

@@ -113,3 +113,64 @@ fn a_2xx_error_body_is_an_error() {
         .unwrap_err();
     assert_eq!(e.class, ErrorClass::QuotaExhausted);
 }
+
+#[test]
+fn pdfs_become_document_urls_audio_a_string_and_the_server_reads_them_back() {
+    use switchyard_core::{AudioFormat, Content, ContentPart, ServerSide};
+    let parts = vec![
+        ContentPart::Text { text: "t".into() },
+        ContentPart::File {
+            data: "JVBERi0=".into(),
+            media_type: Some("application/pdf".into()),
+            filename: Some("a.pdf".into()),
+        },
+        ContentPart::InputAudio {
+            data: "UklGRg==".into(),
+            format: AudioFormat::Wav,
+        },
+    ];
+    let mut r = request();
+    r.messages[0].content = Some(Content::Parts(parts.clone()));
+    let (b, warnings) = body(&r, UnsupportedPolicy::Reject).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(
+        b["messages"][0]["content"],
+        serde_json::json!([
+            {"type": "text", "text": "t"},
+            {"type": "document_url", "document_url": "data:application/pdf;base64,JVBERi0=", "document_name": "a.pdf"},
+            {"type": "input_audio", "input_audio": "UklGRg=="},
+        ])
+    );
+    if switchyard_spec_check::specs_dir().is_some() {
+        switchyard_spec_check::assert_valid(
+            switchyard_spec_check::Api::Mistral,
+            "ChatCompletionRequest",
+            &b,
+        );
+    }
+    let back = switchyard_mistral::MistralServer
+        .parse_request(None, &serde_json::to_vec(&b).unwrap())
+        .unwrap();
+    assert_eq!(back.messages[0].content, Some(Content::Parts(parts)));
+
+    for part in [
+        ContentPart::FileId {
+            file_id: "file-1".into(),
+            filename: None,
+        },
+        ContentPart::File {
+            data: "aGk=".into(),
+            media_type: Some("text/plain".into()),
+            filename: None,
+        },
+    ] {
+        r.messages[0].content = Some(Content::Parts(vec![part]));
+        assert!(matches!(
+            body(&r, UnsupportedPolicy::Reject),
+            Err(TranslateError::Unsupported { .. })
+        ));
+        let (b, warnings) = body(&r, UnsupportedPolicy::Drop).unwrap();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert_eq!(b["messages"][0]["content"], serde_json::json!([]));
+    }
+}

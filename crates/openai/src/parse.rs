@@ -67,7 +67,35 @@ mod tests {
             r#"{"model":"m","messages":[{"role":"user","content":[{"type":"input_audio","input_audio":{}}]}]}"#,
         );
         assert!(
-            m.contains("`messages[0].content[0]`") && m.contains("input_audio"),
+            m.contains("`messages[0].content[0]`") && m.contains("`data`"),
+            "{m}"
+        );
+        let m = err(
+            r#"{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"x"},{"type":"input_audio","input_audio":{"data":"x","format":"ogg"}}]}]}"#,
+        );
+        assert!(
+            m.contains("`messages[0].content[1]`") && m.contains("ogg"),
+            "{m}"
+        );
+        let m = err(
+            r#"{"model":"m","messages":[{"role":"user","content":[{"type":"file","file":{"file_data":"x","file_id":"f"}}]}]}"#,
+        );
+        assert!(
+            m.contains("`messages[0].content[0].file`") && m.contains("exactly one"),
+            "{m}"
+        );
+        let m = err(
+            r#"{"model":"m","messages":[{"role":"user","content":[{"type":"file","file":{"file_data":"data:text/plain,hi"}}]}]}"#,
+        );
+        assert!(
+            m.contains("`messages[0].content[0].file`") && m.contains("base64"),
+            "{m}"
+        );
+        let m = err(
+            r#"{"model":"m","messages":[{"role":"user","content":[{"type":"refusal","refusal":"no"}]}]}"#,
+        );
+        assert!(
+            m.contains("`messages[0].content[0]`") && m.contains("refusal"),
             "{m}"
         );
         let m = err(r#"{"model":"m","messages":[{"role":"function","name":"f","content":"x"}]}"#);
@@ -132,6 +160,38 @@ mod tests {
     }
 
     #[test]
+    fn files_and_audio_become_their_parts() {
+        use switchyard_core::{AudioFormat, Content, ContentPart};
+        let r = parse_request(
+            br#"{"model":"m","messages":[{"role":"user","content":[{"type":"file","file":{"file_data":"data:application/pdf;base64,JVBERi0=","filename":"a.pdf"}},{"type":"file","file":{"file_data":"JVBERi0="}},{"type":"file","file":{"file_id":"file-1"}},{"type":"input_audio","input_audio":{"data":"SUQz","format":"mp3"}}]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            r.messages[0].content,
+            Some(Content::Parts(vec![
+                ContentPart::File {
+                    data: "JVBERi0=".into(),
+                    media_type: Some("application/pdf".into()),
+                    filename: Some("a.pdf".into()),
+                },
+                ContentPart::File {
+                    data: "JVBERi0=".into(),
+                    media_type: None,
+                    filename: None,
+                },
+                ContentPart::FileId {
+                    file_id: "file-1".into(),
+                    filename: None,
+                },
+                ContentPart::InputAudio {
+                    data: "SUQz".into(),
+                    format: AudioFormat::Mp3,
+                },
+            ]))
+        );
+    }
+
+    #[test]
     fn unknown_keys_go_to_extra_and_nulls_mean_unset() {
         let r = parse_request(
             br#"{"model":"m","messages":[{"role":"user","content":"x"}],"prediction":{"type":"content","content":"y"},"temperature":null,"max_tokens":7,"stream":true,"stream_options":{"include_usage":true}}"#,
@@ -178,6 +238,7 @@ mod paths_agree {
             r#"{"model":"m","messages":[{"role":"user","content":"x"}],"tool_choice":"required","stop":"END","response_format":{"type":"json_object"},"temperature":null,"stream_options":{"include_usage":true}}"#,
             r#"{"model":"m","messages":[{"role":"user","content":"\u00e9\n\"","extra_key":[1,{"a":null}]}],"tool_choice":null,"tools":null,"stop":null,"x":1,"x":2}"#,
             "\n {\"messages\":[{\"role\":\"user\",\"content\":[]}],\"model\":\"m\"} \n",
+            r#"{"model":"m","messages":[{"role":"user","content":[{"type":"file","file":{"file_data":"data:application/pdf;base64,JVBERi0=","filename":"a.pdf"}},{"type":"file","file":{"file_data":"JVBERi0=","file_id":null}},{"type":"file","file":{"file_id":"file-1","filename":"b.pdf","other":1}},{"type":"input_audio","input_audio":{"data":"UklGRg==","format":"wav"}},{"type":"input_audio","input_audio":{"format":"mp3","data":"SUQz"},"prompt_cache_breakpoint":null}]}]}"#,
             r#"{"model":"m","messages":[{"role":"assistant","content":null,"tool_calls":[{"id":"c","function":{"name":"f"}}],"reasoning_details":[{"type":"reasoning.text","text":"t","signature":"s","format":"anthropic-claude-v1","index":0},{"type":"reasoning.encrypted","data":"d","format":null},{"type":"reasoning.summary","summary":"x"},{"type":"thinking","thinking":"t"}]},{"role":"assistant","content":"x","reasoning_details":null},{"role":"assistant","content":"x","reasoning_details":[]}]}"#,
         ];
         for body in taken {
@@ -199,6 +260,18 @@ mod paths_agree {
             r#"{"model":"m","messages":[{"role":"user","content":5}]}"#,
             r#"{"model":"m","messages":[{"role":"user","content":[{"type":"input_audio"}]}]}"#,
             r#"{"model":"m","messages":[{"role":"user","content":[{"text":"no type"}]}]}"#,
+            r#"{"model":"m","messages":[{"role":"user","content":[{"type":"file"}]}]}"#,
+            r#"{"model":"m","messages":[{"role":"user","content":[{"type":"file","file":null}]}]}"#,
+            r#"{"model":"m","messages":[{"role":"user","content":[{"type":"file","file":{}}]}]}"#,
+            r#"{"model":"m","messages":[{"role":"user","content":[{"type":"file","file":{"file_data":"x","file_id":"y"}}]}]}"#,
+            r#"{"model":"m","messages":[{"role":"user","content":[{"type":"file","file":{"file_data":"data:application/pdf,x"}}]}]}"#,
+            r#"{"model":"m","messages":[{"role":"user","content":[{"type":"file","file":{"file_data":"data:;base64,x"}}]}]}"#,
+            r#"{"model":"m","messages":[{"role":"user","content":[{"type":"file","file":{"file_data":5}}]}]}"#,
+            r#"{"model":"m","messages":[{"role":"user","content":[{"type":"file","file":["x"]}]}]}"#,
+            r#"{"model":"m","messages":[{"role":"user","content":[{"type":"input_audio","input_audio":{"data":"x","format":"ogg"}}]}]}"#,
+            r#"{"model":"m","messages":[{"role":"user","content":[{"type":"input_audio","input_audio":{"data":"x"}}]}]}"#,
+            r#"{"model":"m","messages":[{"role":"user","content":[{"type":"input_audio","input_audio":{"data":"x","format":"wav","format":"mp3"}}]}]}"#,
+            r#"{"model":"m","messages":[{"role":"user","content":[{"type":"refusal","refusal":"no"}]}]}"#,
             r#"{"model":"m","messages":[{"role":"user","content":"x","function_call":{}}]}"#,
             r#"{"model":"m","messages":[{"role":"assistant","tool_calls":[{"id":"c","type":null,"function":{"name":"f"}}]}]}"#,
             r#"{"model":"m","messages":[{"role":"assistant","tool_calls":[{"id":"c","type":"custom","function":{"name":"f"}}]}]}"#,

@@ -194,9 +194,72 @@ fn content(c: &Content) -> Value {
                         }
                         json!({"type": "image_url", "image_url": img})
                     }
+                    ContentPart::File {
+                        data,
+                        media_type,
+                        filename,
+                    } => {
+                        let mut f = Map::new();
+                        f.insert(
+                            "file_data".into(),
+                            json!(file_data(data, media_type.as_deref())),
+                        );
+                        put(&mut f, "filename", filename.as_deref());
+                        json!({"type": "file", "file": f})
+                    }
+                    ContentPart::FileId { file_id, filename } => {
+                        let mut f = Map::new();
+                        f.insert("file_id".into(), json!(file_id));
+                        put(&mut f, "filename", filename.as_deref());
+                        json!({"type": "file", "file": f})
+                    }
+                    ContentPart::InputAudio { data, format } => json!({
+                        "type": "input_audio",
+                        "input_audio": {"data": data, "format": format.as_str()},
+                    }),
                 })
                 .collect(),
         ),
+    }
+}
+
+/// For the OpenAI dialects: removes from `native` (built by [`to_native`] from `request`) the
+/// content parts that `refused` names a feature for, each only if `gap(feature)` allows it (the
+/// route's `drop`; under `reject` it returns the error). Never a silent drop.
+pub fn remove_parts(
+    native: &mut Map<String, Value>,
+    request: &ChatRequest,
+    refused: impl Fn(&ContentPart) -> Option<&'static str>,
+    mut gap: impl FnMut(&str) -> Result<(), TranslateError>,
+) -> Result<(), TranslateError> {
+    let Some(Value::Array(messages)) = native.get_mut("messages") else {
+        return Ok(());
+    };
+    for (v, msg) in messages.iter_mut().zip(&request.messages) {
+        let Some(Content::Parts(parts)) = &msg.content else {
+            continue;
+        };
+        let Some(Value::Array(out)) = v.get_mut("content") else {
+            continue;
+        };
+        for (j, p) in parts.iter().enumerate().rev() {
+            if let Some(feature) = refused(p) {
+                gap(feature)?;
+                if j < out.len() {
+                    out.remove(j);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `file_data` as the client sent it: a `data:` URL when the MIME type is known, else bare
+/// base64.
+fn file_data<'a>(data: &'a str, media_type: Option<&str>) -> std::borrow::Cow<'a, str> {
+    match media_type {
+        Some(m) => format!("data:{m};base64,{data}").into(),
+        None => data.into(),
     }
 }
 

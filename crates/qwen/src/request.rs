@@ -9,6 +9,7 @@
 //! | `high` | `enable_thinking: true`, no budget (the model's maximum) |
 //! | no effort, not streaming | `enable_thinking: false` (see below) |
 //! | assistant `reasoning` | not sent back (Qwen does not read it) |
+//! | `file` and `input_audio` content parts | unsupported (see `files_and_audio`) |
 //!
 //! Thinking is stream-only on the compatible endpoint: a non-streaming call with thinking on is
 //! a 400 (`parameter.enable_thinking must be set to false for non-streaming calls`), and Qwen3
@@ -19,7 +20,9 @@
 //! `*-thinking`) still need streaming; their upstream 400 says so.
 
 use serde_json::{json, Map, Value};
-use switchyard_core::{ChatRequest, ReasoningEffort, TranslateError, UnsupportedPolicy};
+use switchyard_core::{
+    ChatRequest, ContentPart, ReasoningEffort, TranslateError, UnsupportedPolicy,
+};
 use switchyard_openai::request as oa;
 
 use crate::Qwen;
@@ -89,5 +92,28 @@ pub fn to_native(
         }
         None => {}
     }
+    oa::remove_parts(&mut m, request, files_and_audio, |feature| match policy {
+        UnsupportedPolicy::Reject => Err(TranslateError::Unsupported {
+            provider: Qwen::NAME,
+            feature: feature.into(),
+        }),
+        UnsupportedPolicy::Drop => {
+            warnings.push(format!("qwen: dropped {feature} (not supported)"));
+            Ok(())
+        }
+    })?;
     Ok(m)
+}
+
+/// Files and audio: the compatible mode's documented chat models take text and images. (Its
+/// omni models' `input_audio` wants a data URL in `data`, not OpenAI's bare base64, and its
+/// documents go through its own file ids; neither is modelled yet.)
+fn files_and_audio(p: &ContentPart) -> Option<&'static str> {
+    match p {
+        ContentPart::File { .. } | ContentPart::FileId { .. } => {
+            Some("files (`file` content parts)")
+        }
+        ContentPart::InputAudio { .. } => Some("audio input (`input_audio` content parts)"),
+        ContentPart::Text { .. } | ContentPart::ImageUrl { .. } => None,
+    }
 }

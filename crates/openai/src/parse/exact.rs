@@ -6,8 +6,9 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use switchyard_core::{
-    ChatRequest, Content, ContentPart, ErrorClass, ImageDetail, Message, ReasoningBlock,
-    ResponseFormat, Role, SafetyPolicy, SafetySetting, Tool, ToolCall, ToolChoice, UpstreamError,
+    AudioFormat, ChatRequest, Content, ContentPart, ErrorClass, ImageDetail, Message,
+    ReasoningBlock, ResponseFormat, Role, SafetyPolicy, SafetySetting, Tool, ToolCall, ToolChoice,
+    UpstreamError,
 };
 
 use super::SAFETY_SETTINGS_KEY;
@@ -306,6 +307,58 @@ fn convert_reasoning_details(at: &str, v: Value) -> Result<Vec<ReasoningBlock>, 
 enum InPart {
     Text { text: String },
     ImageUrl { image_url: InImage },
+    File { file: InFile },
+    InputAudio { input_audio: InAudio },
+}
+
+/// `file`: exactly one of `file_data` (a `data:<MIME type>;base64,` URL, or bare base64) and
+/// `file_id`, and an optional `filename`.
+#[derive(Deserialize)]
+pub(super) struct InFile {
+    #[serde(default)]
+    pub(super) file_data: Option<String>,
+    #[serde(default)]
+    pub(super) file_id: Option<String>,
+    #[serde(default)]
+    pub(super) filename: Option<String>,
+}
+
+impl InFile {
+    /// The canonical part, or what is wrong with it (the caller names the field).
+    pub(super) fn into_canonical(self) -> Result<ContentPart, &'static str> {
+        match (self.file_data, self.file_id) {
+            (Some(data), None) => {
+                let (media_type, data) =
+                    match data.strip_prefix("data:") {
+                        Some(rest) => match rest.split_once(";base64,") {
+                            Some((mime, b64)) if !mime.is_empty() && !mime.contains(',') => {
+                                (Some(mime.to_string()), b64.to_string())
+                            }
+                            _ => return Err(
+                                "`file_data` must be base64 or a `data:<MIME type>;base64,` URL",
+                            ),
+                        },
+                        None => (None, data),
+                    };
+                Ok(ContentPart::File {
+                    data,
+                    media_type,
+                    filename: self.filename,
+                })
+            }
+            (None, Some(file_id)) => Ok(ContentPart::FileId {
+                file_id,
+                filename: self.filename,
+            }),
+            _ => Err("expected exactly one of `file_data` and `file_id`"),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct InAudio {
+    pub(super) data: String,
+    pub(super) format: AudioFormat,
 }
 
 #[derive(Deserialize)]
@@ -323,29 +376,33 @@ fn convert_content(at: &str, c: Value) -> Result<Content, UpstreamError> {
             .enumerate()
             .map(|(j, part)| {
                 let part_at = format!("{at}[{j}]");
+                const EXPECTED: &str = "expected `text`, `image_url`, `file` or `input_audio`";
                 match part.get("type").and_then(Value::as_str) {
-                    Some(kind @ ("input_audio" | "file" | "refusal")) => {
+                    Some("refusal") => {
                         return Err(invalid(format!(
-                            "`{part_at}`: `{kind}` content parts are not supported; use `text` or `image_url`"
+                            "`{part_at}`: `refusal` content parts are not supported; {EXPECTED}"
                         )))
                     }
-                    Some("text" | "image_url") => {}
+                    Some("text" | "image_url" | "file" | "input_audio") => {}
                     Some(other) => {
                         return Err(invalid(format!(
-                            "`{part_at}.type`: unknown content part type `{other}`; expected `text` or `image_url`"
+                            "`{part_at}.type`: unknown content part type `{other}`; {EXPECTED}"
                         )))
                     }
-                    None => {
-                        return Err(invalid(format!(
-                            "`{part_at}.type`: missing; expected `text` or `image_url`"
-                        )))
-                    }
+                    None => return Err(invalid(format!("`{part_at}.type`: missing; {EXPECTED}"))),
                 }
                 Ok(match de_at::<InPart>(&part_at, part)? {
                     InPart::Text { text } => ContentPart::Text { text },
                     InPart::ImageUrl { image_url } => ContentPart::ImageUrl {
                         url: image_url.url,
                         detail: image_url.detail,
+                    },
+                    InPart::File { file } => file
+                        .into_canonical()
+                        .map_err(|e| invalid(format!("`{part_at}.file`: {e}")))?,
+                    InPart::InputAudio { input_audio } => ContentPart::InputAudio {
+                        data: input_audio.data,
+                        format: input_audio.format,
                     },
                 })
             })

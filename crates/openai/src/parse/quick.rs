@@ -338,6 +338,9 @@ mod tests {
     fn declines_what_it_does_not_follow() {
         let declined = [
             r#"{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"x"}]}]}"#,
+            r#"{"model":"m","messages":[{"role":"user","content":[{"type":"file","file":{"file_data":"data:application/pdf;base64,JVBERi0=","filename":"a.pdf"}}]}]}"#,
+            r#"{"model":"m","messages":[{"role":"user","content":[{"type":"file","file":{"file_id":"file-1"}}]}]}"#,
+            r#"{"model":"m","messages":[{"role":"user","content":[{"type":"input_audio","input_audio":{"data":"UklGRg==","format":"wav"}}]}]}"#,
             r#"{"model":"m","messages":[{"role":"tool","tool_call_id":"c","content":"x"}]}"#,
             r#"{"model":"m","messages":[{"role":"assistant","tool_calls":[]}]}"#,
             r#"{"model":"m","messages":[{"role":"assistant","content":"x","reasoning_details":[]}]}"#,

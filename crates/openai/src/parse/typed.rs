@@ -22,8 +22,8 @@ use switchyard_core::{
 };
 
 use super::exact::{
-    InFunction, InImage, InReasoningEncrypted, InReasoningText, InResponseFormat, InRole,
-    InStreamOptions,
+    InAudio, InFile, InFunction, InImage, InReasoningEncrypted, InReasoningText, InResponseFormat,
+    InRole, InStreamOptions,
 };
 use crate::wire::WireFunctionCall;
 
@@ -352,7 +352,7 @@ fn function_type() -> Cow<'static, str> {
     Cow::Borrowed("function")
 }
 
-/// A string, or an array of `text` / `image_url` parts.
+/// A string, or an array of content parts.
 struct InContent(Content);
 
 impl<'de> Deserialize<'de> for InContent {
@@ -381,7 +381,8 @@ impl<'de> Deserialize<'de> for InContent {
     }
 }
 
-/// A content part with its `type` read first-class; only `text` and `image_url` are taken.
+/// A content part with its `type` read first-class; `text`, `image_url`, `file` and
+/// `input_audio` are taken.
 #[derive(Deserialize)]
 struct InPart<'a> {
     #[serde(rename = "type", borrow)]
@@ -390,15 +391,24 @@ struct InPart<'a> {
     text: Option<String>,
     #[serde(default)]
     image_url: Option<InImage>,
+    #[serde(default)]
+    file: Option<MapOnly<InFile>>,
+    #[serde(default)]
+    input_audio: Option<MapOnly<InAudio>>,
 }
 
 impl InPart<'_> {
     fn into_canonical(self) -> Option<ContentPart> {
-        match (self.kind.as_ref(), self.text, self.image_url) {
-            ("text", Some(text), _) => Some(ContentPart::Text { text }),
-            ("image_url", _, Some(image)) => Some(ContentPart::ImageUrl {
+        match self.kind.as_ref() {
+            "text" => self.text.map(|text| ContentPart::Text { text }),
+            "image_url" => self.image_url.map(|image| ContentPart::ImageUrl {
                 url: image.url,
                 detail: image.detail,
+            }),
+            "file" => self.file?.0.into_canonical().ok(),
+            "input_audio" => self.input_audio.map(|MapOnly(a)| ContentPart::InputAudio {
+                data: a.data,
+                format: a.format,
             }),
             _ => None,
         }

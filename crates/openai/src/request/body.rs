@@ -7,7 +7,8 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use switchyard_core::{ChatRequest, Content, ContentPart, Message, ResponseFormat, ToolChoice};
 
-use super::{detail_str, effort_str, role_str};
+use super::{detail_str, effort_str, file_data, role_str};
+use std::borrow::Cow;
 
 #[derive(Serialize)]
 pub(super) struct Body<'a> {
@@ -132,6 +133,33 @@ impl<'a> MessageOut<'a> {
                                 },
                                 kind: "image_url",
                             },
+                            ContentPart::File {
+                                data,
+                                media_type,
+                                filename,
+                            } => PartOut::File {
+                                file: FileOut {
+                                    file_data: Some(file_data(data, media_type.as_deref())),
+                                    file_id: None,
+                                    filename: filename.as_deref(),
+                                },
+                                kind: "file",
+                            },
+                            ContentPart::FileId { file_id, filename } => PartOut::File {
+                                file: FileOut {
+                                    file_data: None,
+                                    file_id: Some(file_id),
+                                    filename: filename.as_deref(),
+                                },
+                                kind: "file",
+                            },
+                            ContentPart::InputAudio { data, format } => PartOut::InputAudio {
+                                input_audio: AudioOut {
+                                    data,
+                                    format: format.as_str(),
+                                },
+                                kind: "input_audio",
+                            },
                         })
                         .collect(),
                 ),
@@ -177,6 +205,32 @@ enum PartOut<'a> {
         #[serde(rename = "type")]
         kind: &'static str,
     },
+    File {
+        file: FileOut<'a>,
+        #[serde(rename = "type")]
+        kind: &'static str,
+    },
+    InputAudio {
+        input_audio: AudioOut<'a>,
+        #[serde(rename = "type")]
+        kind: &'static str,
+    },
+}
+
+#[derive(Serialize)]
+struct FileOut<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file_data: Option<Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    filename: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct AudioOut<'a> {
+    data: &'a str,
+    format: &'static str,
 }
 
 #[derive(Serialize)]
@@ -305,7 +359,7 @@ mod tests {
     use switchyard_core::{ImageDetail, Role, Tool, ToolCall};
 
     fn rich() -> ChatRequest {
-        let body = br#"{"model":"m","messages":[{"role":"system","content":"s"},{"role":"developer","content":"d","name":"n"},{"role":"user","content":[{"type":"text","text":"t\"\u00e9"},{"type":"image_url","image_url":{"url":"http://x/a.png","detail":"low"}},{"type":"image_url","image_url":{"url":"http://x/b.png"}}]},{"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{}"}}],"refusal":"no","reasoning_content":"r"},{"role":"tool","tool_call_id":"c1","content":"ok"}],"tools":[{"type":"function","function":{"name":"f","description":"d","parameters":{"type":"object","properties":{"b":{},"a":{"type":"integer"}}},"strict":true}},{"type":"function","function":{"name":"g"}}],"tool_choice":{"type":"function","function":{"name":"f"}},"parallel_tool_calls":false,"temperature":0.5,"top_p":1,"max_tokens":7,"stop":["a","b"],"seed":-3,"presence_penalty":0.1,"frequency_penalty":-0.2,"n":2,"logprobs":true,"top_logprobs":2,"response_format":{"type":"json_schema","json_schema":{"name":"s","description":"x","schema":{"type":"object"},"strict":true}},"reasoning_effort":"low","stream":true,"user":"u","metadata":{"k":"v","a":"b"}}"#;
+        let body = br#"{"model":"m","messages":[{"role":"system","content":"s"},{"role":"developer","content":"d","name":"n"},{"role":"user","content":[{"type":"text","text":"t\"\u00e9"},{"type":"image_url","image_url":{"url":"http://x/a.png","detail":"low"}},{"type":"image_url","image_url":{"url":"http://x/b.png"}},{"type":"file","file":{"file_data":"data:application/pdf;base64,JVBERi0=","filename":"a.pdf"}},{"type":"file","file":{"file_data":"JVBERi0="}},{"type":"file","file":{"file_id":"file-1","filename":"b.pdf"}},{"type":"file","file":{"file_id":"file-2"}},{"type":"input_audio","input_audio":{"data":"UklGRg==","format":"wav"}},{"type":"input_audio","input_audio":{"format":"mp3","data":"SUQz"}}]},{"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{}"}}],"refusal":"no","reasoning_content":"r"},{"role":"tool","tool_call_id":"c1","content":"ok"}],"tools":[{"type":"function","function":{"name":"f","description":"d","parameters":{"type":"object","properties":{"b":{},"a":{"type":"integer"}}},"strict":true}},{"type":"function","function":{"name":"g"}}],"tool_choice":{"type":"function","function":{"name":"f"}},"parallel_tool_calls":false,"temperature":0.5,"top_p":1,"max_tokens":7,"stop":["a","b"],"seed":-3,"presence_penalty":0.1,"frequency_penalty":-0.2,"n":2,"logprobs":true,"top_logprobs":2,"response_format":{"type":"json_schema","json_schema":{"name":"s","description":"x","schema":{"type":"object"},"strict":true}},"reasoning_effort":"low","stream":true,"user":"u","metadata":{"k":"v","a":"b"}}"#;
         parse_request(body).unwrap()
     }
 
