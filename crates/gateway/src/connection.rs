@@ -64,6 +64,9 @@ pub struct Incoming {
     pub method: Method,
     head: Bytes,
     path: (usize, usize),
+    /// Where a `traceparent` field's value is in `head`, found while the head was parsed (every
+    /// chat request asks for it; most have none).
+    traceparent: Option<(usize, usize)>,
     pub body: Bytes,
 }
 
@@ -77,6 +80,14 @@ impl Incoming {
     /// [`Self::path_bytes`] as text, for messages. A path that is not UTF-8 reads as empty.
     pub fn path(&self) -> &str {
         std::str::from_utf8(self.path_bytes()).unwrap_or_default()
+    }
+
+    /// The W3C `traceparent` field, trimmed, when the request has one that is UTF-8.
+    pub fn traceparent(&self) -> Option<&str> {
+        let (start, end) = self.traceparent?;
+        std::str::from_utf8(self.head.get(start..end)?)
+            .ok()
+            .map(str::trim)
     }
 
     /// The first header field named `name` (lower case), trimmed; `None` when absent or not
@@ -134,6 +145,7 @@ struct Head {
     method: Method,
     head: Bytes,
     path: (usize, usize),
+    traceparent: Option<(usize, usize)>,
     framing: BodyFraming,
     keep_alive: bool,
     http10: bool,
@@ -187,6 +199,7 @@ where
             method: head.method,
             head: head.head,
             path: head.path,
+            traceparent: head.traceparent,
             body,
         })
         .await;
@@ -313,6 +326,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
         let mut close = false;
         let mut keep_alive_token = false;
         let mut expect_continue = false;
+        let mut traceparent = None;
         for field in parsed.headers.iter() {
             let name = field.name.as_bytes();
             let value = field.value;
@@ -340,6 +354,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
                     close |= token.eq_ignore_ascii_case(b"close");
                     keep_alive_token |= token.eq_ignore_ascii_case(b"keep-alive");
                 }
+            } else if name.eq_ignore_ascii_case(b"traceparent") {
+                let start = value.as_ptr() as usize - base;
+                traceparent = Some((start, start + value.len()));
             } else if name.eq_ignore_ascii_case(b"expect") {
                 if !value.trim_ascii().eq_ignore_ascii_case(b"100-continue") {
                     return Err(Refusal::new(
@@ -377,6 +394,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
             method,
             head,
             path,
+            traceparent,
             framing,
             keep_alive: if http10 {
                 keep_alive_token && !close

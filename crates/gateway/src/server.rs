@@ -157,9 +157,17 @@ pub async fn serve(worker: Arc<Worker>, req: Incoming) -> Response {
             // and the span is disabled: nothing below records or formats anything.
             let trace = TraceContext::of(&req);
             let span = crate::ops::trace::chat_span(trace.as_ref());
-            let handled = handle_chat(&worker, req, &mut route, trace.as_ref(), &span)
-                .instrument(span.clone())
-                .await;
+            // Wrapping a future moves it: the handler's future is large, so it is wrapped
+            // (and boxed) only when the span records something.
+            let handled = if span.is_disabled() {
+                handle_chat(&worker, req, &mut route, trace.as_ref(), &span).await
+            } else {
+                Box::pin(
+                    handle_chat(&worker, req, &mut route, trace.as_ref(), &span)
+                        .instrument(span.clone()),
+                )
+                .await
+            };
             match handled {
                 Ok(r) => r,
                 Err(e) => {
@@ -350,9 +358,11 @@ async fn complete(
         return complete_attempt(upstreams, target, request, started, deadline, &trace).await;
     }
     let span = trace.span.clone();
-    let result = complete_attempt(upstreams, target, request, started, deadline, &trace)
-        .instrument(span.clone())
-        .await;
+    let result = Box::pin(
+        complete_attempt(upstreams, target, request, started, deadline, &trace)
+            .instrument(span.clone()),
+    )
+    .await;
     match &result {
         Ok(Answer::Parsed(response)) => crate::ops::trace::usage(&span, response.usage.as_ref()),
         Ok(Answer::Forwarded(_, usage)) => crate::ops::trace::usage(&span, usage.as_ref()),
@@ -442,9 +452,14 @@ async fn stream_chat(
         span: span.clone(),
     };
     let relay_span = span.clone();
-    tokio::spawn(
-        streaming::relay(ctx, won.value, encoder, target, won.permit, tx).instrument(relay_span),
-    );
+    let relay = streaming::relay(ctx, won.value, encoder, target, won.permit, tx);
+    // The instrumented wrapper enters the span on every poll (every chunk): only when the
+    // span records something.
+    if relay_span.is_disabled() {
+        tokio::spawn(relay);
+    } else {
+        tokio::spawn(relay.instrument(relay_span));
+    }
     // The relay runs on this thread: let it encode the events already held, so that the
     // response head and the first chunk leave in one write (one less round of wake-ups
     // before the client's first byte).

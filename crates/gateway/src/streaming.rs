@@ -211,10 +211,11 @@ pub async fn open_until_content(
         return open_attempt(upstreams, target, request, started, deadline, &trace).await;
     }
     let span = trace.span.clone();
-    let result = tracing::Instrument::instrument(
+    // Boxed: the attempt's future is large, and only a recording span pays for the move.
+    let result = Box::pin(tracing::Instrument::instrument(
         open_attempt(upstreams, target, request, started, deadline, &trace),
         span.clone(),
-    )
+    ))
     .await;
     match &result {
         Ok(prelude) => {

@@ -76,7 +76,9 @@ impl TraceContext {
 
     /// The context of `req`: its own `traceparent`, or a new trace when spans are exported.
     pub fn of(req: &Incoming) -> Option<TraceContext> {
-        if let Some(tp) = req.header("traceparent") {
+        // Found while the head was parsed; the head is scanned again only for `tracestate`,
+        // and only when a `traceparent` came.
+        if let Some(tp) = req.traceparent() {
             if let Some(ctx) = TraceContext::parse(tp, req.header("tracestate")) {
                 return Some(ctx);
             }
