@@ -248,6 +248,7 @@ impl Metrics {
                 tokens("reasoning"),
             ],
             cost: self.cost.get_or_create_owned(&tl),
+            by_class: Arc::new(Default::default()),
         }
     }
 
@@ -269,14 +270,17 @@ impl Metrics {
             .inc();
     }
 
-    /// A failed attempt, and whether the failover loop then retried the target or moved on.
+    /// A failed attempt, by its class.
     pub fn attempt_failed(&self, t: &TargetMetrics, class: ErrorClass) {
-        self.attempts
-            .get_or_create(&AttemptLabels {
-                route: t.route.clone(),
-                target: t.target.clone(),
-                provider: t.provider,
-                outcome: class.name(),
+        t.by_class[class.index()]
+            .failed
+            .get_or_init(|| {
+                self.attempts.get_or_create_owned(&AttemptLabels {
+                    route: t.route.clone(),
+                    target: t.target.clone(),
+                    provider: t.provider,
+                    outcome: class.name(),
+                })
             })
             .inc();
     }
@@ -293,11 +297,17 @@ impl Metrics {
     }
 
     pub fn retried(&self, t: &TargetMetrics, class: ErrorClass) {
-        self.retries.get_or_create(&t.class_labels(class)).inc();
+        t.by_class[class.index()]
+            .retried
+            .get_or_init(|| self.retries.get_or_create_owned(&t.class_labels(class)))
+            .inc();
     }
 
     pub fn failed_over(&self, t: &TargetMetrics, class: ErrorClass) {
-        self.failovers.get_or_create(&t.class_labels(class)).inc();
+        t.by_class[class.index()]
+            .failed_over
+            .get_or_init(|| self.failovers.get_or_create_owned(&t.class_labels(class)))
+            .inc();
     }
 
     pub fn hedged(&self, t: &TargetMetrics) {
@@ -373,6 +383,17 @@ pub struct TargetMetrics {
     /// input, output, cached_input, cache_write, reasoning.
     tokens: [Counter; 5],
     cost: CostCounter,
+    /// Per error class, the counters of the failure path, resolved on first use: a series
+    /// appears once something happened, and later failures skip the label lookup (two
+    /// `String` label sets built and hashed per failed attempt, in callgrind).
+    by_class: Arc<[ClassCounters; ErrorClass::ALL.len()]>,
+}
+
+#[derive(Debug, Default)]
+struct ClassCounters {
+    failed: std::sync::OnceLock<Counter>,
+    retried: std::sync::OnceLock<Counter>,
+    failed_over: std::sync::OnceLock<Counter>,
 }
 
 impl TargetMetrics {
