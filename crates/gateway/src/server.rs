@@ -184,32 +184,7 @@ pub async fn serve(worker: Arc<Worker>, req: Incoming) -> Response {
         (Endpoint::Models, &Method::GET | &Method::HEAD) => models(&worker.gw, &req),
         (Endpoint::Health, &Method::GET | &Method::HEAD) => health(&worker.gw),
         (Endpoint::Metrics, &Method::GET | &Method::HEAD) => {
-            // OpenMetrics to a scraper that asks for it (Prometheus does), the classic text
-            // format to everyone else.
-            let openmetrics = req
-                .header("accept")
-                .is_some_and(|a| a.contains("application/openmetrics-text"));
-            let (content_type, text) = if openmetrics {
-                (
-                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                    worker.gw.metrics.encode(),
-                )
-            } else {
-                (
-                    "text/plain; version=0.0.4; charset=utf-8",
-                    worker.gw.metrics.encode_classic(),
-                )
-            };
-            let mut resp = Response::new(
-                StatusCode::OK,
-                HeaderValue::from_static(content_type),
-                ResponseBody::Whole(Some(Bytes::from(text))),
-            );
-            resp.append(
-                http::header::CACHE_CONTROL,
-                HeaderValue::from_static("no-store"),
-            );
-            resp
+            crate::ops::metrics::response(&worker.gw.metrics, &req)
         }
         (Endpoint::Chat, _) => method_not_allowed(&req, "POST"),
         (Endpoint::Models | Endpoint::Health | Endpoint::Metrics, _) => {

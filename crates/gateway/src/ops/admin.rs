@@ -32,7 +32,7 @@ use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
 use tokio::sync::{mpsc, watch};
 
-use crate::body::{self, Response, ResponseBody};
+use crate::body::{self, Response};
 use crate::config::{AdminConfig, Config};
 use crate::connection::{self, Incoming, Limits};
 use crate::route::RouteTarget;
@@ -366,31 +366,7 @@ fn keys(admin: &Admin) -> Response {
 
 /// The same text as the main listener's `GET /metrics`.
 fn metrics(admin: &Admin, req: &Incoming) -> Response {
-    let metrics = admin.gateway.metrics();
-    let openmetrics = req
-        .header("accept")
-        .is_some_and(|a| a.contains("application/openmetrics-text"));
-    let (content_type, text) = if openmetrics {
-        (
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            metrics.encode(),
-        )
-    } else {
-        (
-            "text/plain; version=0.0.4; charset=utf-8",
-            metrics.encode_classic(),
-        )
-    };
-    let mut resp = Response::new(
-        StatusCode::OK,
-        HeaderValue::from_static(content_type),
-        ResponseBody::Whole(Some(Bytes::from(text))),
-    );
-    resp.append(
-        http::header::CACHE_CONTROL,
-        HeaderValue::from_static("no-store"),
-    );
-    resp
+    crate::ops::metrics::response(admin.gateway.metrics(), req)
 }
 
 fn error(status: StatusCode, message: &str, kind: &str, code: &str) -> Response {

@@ -444,6 +444,36 @@ impl TargetMetrics {
     }
 }
 
+/// `GET /metrics`, on the main listener and the admin one: OpenMetrics to a scraper that asks
+/// for it (Prometheus does), the classic text format to everyone else.
+pub fn response(metrics: &Metrics, req: &crate::connection::Incoming) -> crate::body::Response {
+    use http::HeaderValue;
+    let openmetrics = req
+        .header("accept")
+        .is_some_and(|a| a.contains("application/openmetrics-text"));
+    let (content_type, text) = if openmetrics {
+        (
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            metrics.encode(),
+        )
+    } else {
+        (
+            "text/plain; version=0.0.4; charset=utf-8",
+            metrics.encode_classic(),
+        )
+    };
+    let mut resp = crate::body::Response::new(
+        http::StatusCode::OK,
+        HeaderValue::from_static(content_type),
+        crate::body::ResponseBody::Whole(Some(bytes::Bytes::from(text))),
+    );
+    resp.append(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
+    resp
+}
+
 /// OpenMetrics text to the classic Prometheus text format. The two differ, for what this
 /// registry emits, only in how a counter family is named in `# HELP` and `# TYPE` (OpenMetrics:
 /// without `_total`; classic: the sample name) and in the `# UNIT` and `# EOF` lines.
