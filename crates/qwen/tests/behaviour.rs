@@ -128,37 +128,5 @@ fn mock_errors_classify_back_to_their_class() {
 
 #[test]
 fn files_and_audio_are_unsupported_or_dropped_with_a_warning() {
-    use switchyard_core::{AudioFormat, Content, ContentPart};
-    let parts = [
-        ContentPart::File {
-            data: "JVBERi0=".into(),
-            media_type: Some("application/pdf".into()),
-            filename: None,
-        },
-        ContentPart::FileId {
-            file_id: "file-1".into(),
-            filename: None,
-        },
-        ContentPart::InputAudio {
-            data: "SUQz".into(),
-            format: AudioFormat::Mp3,
-        },
-    ];
-    for part in parts {
-        let mut r = request();
-        r.messages[0].content = Some(Content::Parts(vec![
-            ContentPart::Text { text: "t".into() },
-            part,
-        ]));
-        assert!(matches!(
-            body(&r, UnsupportedPolicy::Reject),
-            Err(TranslateError::Unsupported { .. })
-        ));
-        let (b, warnings) = body(&r, UnsupportedPolicy::Drop).unwrap();
-        assert_eq!(warnings.len(), 1, "{warnings:?}");
-        assert_eq!(
-            b["messages"][0]["content"],
-            serde_json::json!([{"type": "text", "text": "t"}])
-        );
-    }
+    switchyard_testkit::assert_files_and_audio_refused(body);
 }

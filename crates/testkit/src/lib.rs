@@ -204,6 +204,57 @@ pub fn reencode_stream(
     out
 }
 
+/// For an OpenAI dialect that takes neither files nor audio: a file, a file id and an audio
+/// part are each refused under `reject` and dropped with one warning under `drop`, leaving the
+/// text beside them. `body` builds the dialect's native body and its warnings.
+pub fn assert_files_and_audio_refused(
+    body: impl Fn(
+        &ChatRequest,
+        switchyard_core::UnsupportedPolicy,
+    ) -> Result<(Value, Vec<String>), switchyard_core::TranslateError>,
+) {
+    use switchyard_core::{
+        AudioFormat, Content, ContentPart, Message, Role, TranslateError, UnsupportedPolicy,
+    };
+    let parts = [
+        ContentPart::File {
+            data: "JVBERi0=".into(),
+            media_type: Some("application/pdf".into()),
+            filename: None,
+        },
+        ContentPart::FileId {
+            file_id: "file-1".into(),
+            filename: None,
+        },
+        ContentPart::InputAudio {
+            data: "SUQz".into(),
+            format: AudioFormat::Mp3,
+        },
+    ];
+    for part in parts {
+        let mut message = Message::text(Role::User, "hi");
+        message.content = Some(Content::Parts(vec![
+            ContentPart::Text { text: "t".into() },
+            part,
+        ]));
+        let r = ChatRequest {
+            model: "alias".into(),
+            messages: vec![message],
+            ..ChatRequest::default()
+        };
+        assert!(matches!(
+            body(&r, UnsupportedPolicy::Reject),
+            Err(TranslateError::Unsupported { .. })
+        ));
+        let (b, warnings) = body(&r, UnsupportedPolicy::Drop).expect("dropped, not refused");
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert_eq!(
+            b["messages"][0]["content"],
+            serde_json::json!([{"type": "text", "text": "t"}])
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
